@@ -1,0 +1,98 @@
+"""Experiment configuration: one frozen dataclass per experiment, parsed from the command line.
+
+Every experiment holds its settings in a frozen dataclass derived from
+:class:`ExperimentConfig` (the common options of DESIGN.md) and builds its trainer from
+it; library code never reads an argparse namespace. :func:`parse_config` turns a
+dataclass into a command line: each field ``batch_size`` becomes ``--batch-size``, typed
+by its default, documented by its ``help`` metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+__all__ = ["ExperimentConfig", "parse_config", "option"]
+
+C = TypeVar("C", bound="ExperimentConfig")
+
+
+def option(default: Any, help: str) -> Any:
+    """A dataclass field with command-line help."""
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """The options every experiment shares."""
+
+    dataset: str = option("digits", "digits (embedded), mnist, fashion-mnist, cifar10, or a folder of images")
+    data_root: str = option("data", "where datasets live (e.g. ../shared/data) or are downloaded to")
+    classes: tuple[int, ...] = option((), "keep only these class labels, e.g. --classes 7")
+    image_size: int = option(28, "image side in pixels")
+    limit: int = option(0, "train on the first N images only (0: all), for quick trials")
+    epochs: int = option(20, "number of training epochs")
+    batch_size: int = option(64, "images per batch")
+    seed: int = option(0, "seed of every RNG: the same seed repeats the run")
+    out: str = option("result", "the run directory")
+    device: str = option("auto", "auto (cuda if available), cpu or cuda")
+    resume: bool = option(False, "continue the run in --out from its latest checkpoint")
+    force: bool = option(False, "start afresh in a --out that already holds a run, deleting it")
+    num_workers: int = option(0, "data loader worker processes")
+    log_interval: int = option(10, "iterations between TensorBoard scalars")
+    snapshot_interval: int = option(1, "epochs between checkpoints")
+    n_saved: int = option(3, "how many of the newest checkpoints to keep")
+    n_samples: int = option(64, "images in each epoch's sample grid")
+    progress: bool = option(True, "show a progress bar")
+
+    def resolved_device(self) -> str:
+        """``auto`` resolved to ``cuda`` when a GPU is visible, else ``cpu``."""
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage dump), exit status 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        sys.exit(2)
+
+
+def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, hints: dict[str, Any]) -> None:
+    flag = "--" + f.name.replace("_", "-")
+    kind = hints[f.name]
+    help_text = f.metadata.get("help", "")
+    if kind is bool:
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
+    elif typing.get_origin(kind) is tuple:
+        item = typing.get_args(kind)[0]
+        parser.add_argument(flag, type=item, nargs="*", default=f.default, help=help_text)
+    else:
+        parser.add_argument(flag, type=kind, default=f.default, help=f"{help_text} (default: {f.default})")
+
+
+def parse_config(cls: type[C], argv: Sequence[str] | None = None, description: str | None = None) -> C:
+    """Parse ``argv`` into an instance of the config dataclass ``cls``."""
+    parser = _Parser(description=description, prog=f"python -m {_prog_name()}")
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        _add_field(parser, f, hints)
+    args = parser.parse_args(argv)
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return cls(**values)
+
+
+def _prog_name() -> str:
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return spec.name if spec is not None else "experiment"

@@ -1,0 +1,41 @@
+"""Extensions: things a trainer does now and then (Chainer's ``training.extensions``).
+
+Each module holds one concern: :class:`LogReport`, :class:`PrintReport`,
+:class:`ProgressBar`, :class:`Snapshot` (and resuming), :class:`SampleGrid`,
+:class:`TensorBoardReport`. Write your own with :func:`make_extension` or by subclassing
+:class:`Extension`.
+"""
+
+from gan_ignite.extensions.extension import (
+    PRIORITY_EDITOR,
+    PRIORITY_READER,
+    PRIORITY_SNAPSHOT,
+    PRIORITY_WRITER,
+    Extension,
+    make_extension,
+)
+from gan_ignite.extensions.images import SampleGrid, generate
+from gan_ignite.extensions.log_report import LogReport
+from gan_ignite.extensions.print_report import PrintReport
+from gan_ignite.extensions.progress_bar import ProgressBar
+from gan_ignite.extensions.snapshot import Snapshot, latest_checkpoint, load_snapshot, snapshot
+from gan_ignite.extensions.tensorboard import TensorBoardReport
+
+__all__ = [
+    "Extension",
+    "make_extension",
+    "PRIORITY_WRITER",
+    "PRIORITY_EDITOR",
+    "PRIORITY_READER",
+    "PRIORITY_SNAPSHOT",
+    "LogReport",
+    "PrintReport",
+    "ProgressBar",
+    "Snapshot",
+    "snapshot",
+    "latest_checkpoint",
+    "load_snapshot",
+    "SampleGrid",
+    "generate",
+    "TensorBoardReport",
+]

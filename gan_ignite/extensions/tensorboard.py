@@ -1,0 +1,67 @@
+"""TensorBoard: every observation key as a scalar and every sample grid as an image.
+
+Written through Ignite's ``TensorboardLogger`` into ``out/tb``. Ignite's
+``OutputHandler`` prefixes a tag to every key (``tag/dis/loss``); the run-directory
+contract wants each key under exactly its own name, so this extension writes through the
+logger's ``SummaryWriter`` itself. Scalars are means over the extension's interval, as
+in the log, at the global step of the interval's last iteration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gan_ignite.extensions._summary import MeanSummary
+from gan_ignite.extensions.extension import PRIORITY_READER, Extension
+from gan_ignite.triggers import TriggerLike, get_trigger
+
+__all__ = ["TensorBoardReport"]
+
+
+class TensorBoardReport(Extension):
+    """Logs observation means and ``trainer.images`` to TensorBoard.
+
+    Args:
+        trigger: how often to write the scalars, e.g. ``(10, 'iteration')``.
+        log_dir: the folder inside the trainer's ``out`` directory.
+    """
+
+    trigger = (1, "iteration")  # observe every iteration; write on ``self._trigger``
+    priority = PRIORITY_READER
+    name = "TensorBoardReport"
+
+    def __init__(self, trigger: TriggerLike = (10, "iteration"), log_dir: str = "tb") -> None:
+        self._trigger = get_trigger(trigger)
+        self.log_dir = log_dir
+        self._summary = MeanSummary()
+        self._logger = None
+
+    def initialize(self, trainer: Any) -> None:
+        from ignite.handlers import TensorboardLogger
+
+        step = trainer.engine.state.iteration
+        # purge_step: a resumed run drops the events a killed run wrote after its checkpoint.
+        kwargs = {"purge_step": step + 1} if step else {}
+        self._logger = TensorboardLogger(log_dir=str(trainer.out / self.log_dir), **kwargs)
+
+    def __call__(self, trainer: Any) -> None:
+        writer = self._logger.writer
+        step = int(trainer.engine.state.iteration)
+        for name, image in trainer.images.items():
+            writer.add_image(name, image, step)
+        self._summary.add(trainer.observation)
+        if self._trigger(trainer.engine):
+            for key, value in self._summary.means().items():
+                writer.add_scalar(key, value, step)
+            self._summary.reset()
+
+    def finalize(self, trainer: Any) -> None:
+        if self._logger is not None:
+            self._logger.close()
+            self._logger = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"summary": self._summary.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._summary.load_state_dict(state["summary"])

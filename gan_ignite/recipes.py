@@ -1,0 +1,103 @@
+"""Recipes: the standard wiring of a GAN run, shared by the experiment modules.
+
+An experiment picks a dataset, two networks and a loss; everything else (the data
+loader, Adam optimizers, the update step, the trainer and the standard extensions that
+make the run directory of DESIGN.md) is the same, and lives here once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from gan_ignite import extensions as E
+from gan_ignite.config import ExperimentConfig
+from gan_ignite.errors import UsageError
+from gan_ignite.losses import GANLoss
+from gan_ignite.trainer import Trainer
+from gan_ignite.updaters import make_gan_step
+
+__all__ = ["dataset_from_config", "make_loader", "standard_extensions", "gan_trainer", "REPORT_KEYS"]
+
+REPORT_KEYS = ["epoch", "iteration", "gen/loss", "dis/loss", "dis/real", "dis/fake", "elapsed_time"]
+
+
+def dataset_from_config(config: ExperimentConfig) -> Dataset:
+    """The training set the options name: dataset, root, image size, classes, limit."""
+    from torch.utils.data import Subset
+
+    from gan_ignite.data import load_dataset
+
+    dataset = load_dataset(
+        config.dataset, root=config.data_root, image_size=config.image_size, classes=config.classes or None
+    )
+    if config.limit:
+        dataset = Subset(dataset, range(min(config.limit, len(dataset))))  # type: ignore[arg-type]
+    return dataset
+
+
+def make_loader(dataset: Dataset, config: ExperimentConfig) -> DataLoader:
+    """A shuffling loader that drops the last incomplete batch (GAN steps want equal batches)."""
+    size = len(dataset)  # type: ignore[arg-type]
+    if config.batch_size > size:
+        raise UsageError(
+            f"Argument `batch_size` ({config.batch_size}) is larger than the dataset ({size} images); "
+            f"pass a smaller --batch-size"
+        )
+    return DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=config.num_workers,
+        pin_memory=config.resolved_device() == "cuda",
+        persistent_workers=config.num_workers > 0,
+    )
+
+
+def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Module, z_dim: int) -> None:
+    """Log, console table, progress bar, sample grids, TensorBoard and snapshots."""
+    trainer.extend(E.LogReport(trigger=(1, "epoch")))
+    trainer.extend(E.PrintReport(REPORT_KEYS))
+    if config.progress:
+        trainer.extend(E.ProgressBar())
+    trainer.extend(E.SampleGrid(gen, z_dim, n=config.n_samples, seed=config.seed, device=config.resolved_device()))
+    trainer.extend(E.TensorBoardReport(trigger=(config.log_interval, "iteration")))
+    trainer.extend(E.snapshot(n_saved=config.n_saved), trigger=(config.snapshot_interval, "epoch"))
+
+
+def gan_trainer(
+    config: ExperimentConfig,
+    dataset: Dataset,
+    gen: nn.Module,
+    dis: nn.Module,
+    loss: GANLoss,
+    *,
+    z_dim: int,
+    lr: float = 2e-4,
+    betas: tuple[float, float] = (0.5, 0.999),
+    **step_options: Any,
+) -> Trainer:
+    """A trainer for ``gen`` and ``dis`` with Adam, the GAN step and the standard extensions.
+
+    Args:
+        config: the experiment's common options.
+        dataset: yields ``(image, label)`` with images in [-1, 1].
+        gen, dis: the networks (moved to the config's device here).
+        loss: the variant's loss object.
+        z_dim: the generator's noise size.
+        lr, betas: Adam's settings, for both networks (the DCGAN paper's by default).
+        **step_options: passed to :func:`~gan_ignite.updaters.make_gan_step`
+            (``n_dis``, ``dis_batches``).
+    """
+    device = config.resolved_device()
+    gen, dis = gen.to(device), dis.to(device)
+    opt_gen = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
+    opt_dis = torch.optim.Adam(dis.parameters(), lr=lr, betas=betas)
+    step = make_gan_step(gen, dis, opt_gen, opt_dis, loss, z_dim=z_dim, device=device, **step_options)
+    trainer = Trainer(step, make_loader(dataset, config), stop_trigger=(config.epochs, "epoch"), out=config.out)
+    standard_extensions(trainer, config, gen, z_dim)
+    return trainer

@@ -1,0 +1,206 @@
+"""The trainer: Chainer's ``Trainer`` on an Ignite ``Engine``.
+
+:class:`Trainer` owns an Ignite ``Engine`` whose process function is the update
+function, a stop trigger, an output directory and a set of extensions. After every
+iteration it runs the extensions whose trigger fires, highest priority first (Ignite
+runs handlers in attachment order and has no priority, so the trainer dispatches its
+extensions from one handler). Plain Ignite handlers attach to ``trainer.engine`` and run
+alongside.
+
+Failures follow Chainer: every extension's ``on_error`` runs, the exception propagates,
+and every extension's ``finalize`` runs in any case.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ignite.engine import Engine, Events
+from torch import Tensor
+
+from gan_ignite.errors import UsageError
+from gan_ignite.triggers import TriggerLike, get_trigger
+
+__all__ = ["Trainer"]
+
+UpdateFn = Callable[[Engine, Any], Mapping[str, float]]
+
+
+@dataclass
+class _Entry:
+    extension: Any
+    trigger: Callable[..., bool]
+    priority: int
+
+    def hook(self, name: str) -> Callable[..., None] | None:
+        return getattr(self.extension, name, None)
+
+
+def _reraise(engine: Engine, exc: BaseException) -> None:
+    # Attached last: Ignite swallows exceptions once any EXCEPTION_RAISED handler exists.
+    raise exc
+
+
+class Trainer:
+    """Runs an update function over a data loader until a stop trigger, with extensions.
+
+    Args:
+        update_fn: an Ignite process function ``(engine, batch) -> observation dict``,
+            e.g. a :class:`~gan_ignite.updaters.GANUpdater`. If it has a ``to_save``
+            mapping (models, optimizers), snapshots save it.
+        loader: the training data, an iterable of batches with a length.
+        stop_trigger: ``(N, 'epoch')`` or ``(N, 'iteration')``: how long to train.
+        out: the run directory extensions write into.
+
+    Attributes:
+        engine: the Ignite ``Engine``; attach any Ignite handler to it.
+        observation: the latest iteration's observation.
+        images: image tensors that extensions made this iteration, by name (writers
+            put sample grids here; readers such as TensorBoard log them).
+    """
+
+    def __init__(
+        self,
+        update_fn: UpdateFn,
+        loader: Iterable,
+        stop_trigger: tuple[int, str] = (1, "epoch"),
+        out: str | Path = "result",
+    ) -> None:
+        self.updater = update_fn
+        self.loader = loader
+        self.stop_kwargs = _stop_kwargs(stop_trigger)
+        self.out = Path(out)
+        self.observation: dict[str, float] = {}
+        self.images: dict[str, Tensor] = {}
+        self.engine = Engine(self._process)
+        self.engine.add_event_handler(Events.ITERATION_COMPLETED, self._run_extensions)
+        self._extensions: dict[str, _Entry] = {}
+        self._order: list[_Entry] | None = None
+        self._elapsed_before = 0.0
+        self._start_time: float | None = None
+
+    # -- extensions ------------------------------------------------------------------
+    def extend(
+        self,
+        extension: Callable[[Trainer], None],
+        name: str | None = None,
+        trigger: TriggerLike = None,
+        priority: int | None = None,
+    ) -> None:
+        """Register an extension; arguments override the extension's own defaults."""
+        name = name or getattr(extension, "default_name", None) or type(extension).__name__
+        if name in self._extensions:
+            raise UsageError(f"An extension named {name!r} is already registered; pass another `name`")
+        trigger = trigger if trigger is not None else getattr(extension, "trigger", None)
+        priority = priority if priority is not None else getattr(extension, "priority", 100)
+        self._extensions[name] = _Entry(extension, get_trigger(trigger), priority)
+        self._order = None
+
+    def get_extension(self, name: str) -> Any:
+        """The extension registered under ``name``."""
+        if name not in self._extensions:
+            raise KeyError(f"No extension named {name!r}; registered: {', '.join(self._extensions)}")
+        return self._extensions[name].extension
+
+    def _ordered(self) -> list[_Entry]:
+        if self._order is None:
+            # sorted() is stable: equal priorities keep their registration order.
+            self._order = sorted(self._extensions.values(), key=lambda e: -e.priority)
+        return self._order
+
+    def _run_extensions(self, engine: Engine) -> None:
+        for entry in self._ordered():
+            if entry.trigger(engine):
+                entry.extension(self)
+
+    # -- the loop --------------------------------------------------------------------
+    def _process(self, engine: Engine, batch: Any) -> dict[str, float]:
+        self.images = {}
+        self.observation = dict(self.updater(engine, batch))
+        return self.observation
+
+    @property
+    def elapsed_time(self) -> float:
+        """Seconds spent in ``run()``, summed over resumed runs."""
+        running = 0.0 if self._start_time is None else time.perf_counter() - self._start_time
+        return self._elapsed_before + running
+
+    def run(self) -> None:
+        """Train until the stop trigger, with Chainer's failure semantics."""
+        self._check_not_finished()
+        entries = self._ordered()
+        for entry in entries:
+            if (initialize := entry.hook("initialize")) is not None:
+                initialize(self)
+        if self.engine.has_event_handler(_reraise, Events.EXCEPTION_RAISED):
+            self.engine.remove_event_handler(_reraise, Events.EXCEPTION_RAISED)
+        self.engine.add_event_handler(Events.EXCEPTION_RAISED, _reraise)
+        self._start_time = time.perf_counter()
+        try:
+            self.engine.run(self.loader, **self.stop_kwargs)
+        except BaseException as exc:
+            for entry in entries:
+                if (on_error := entry.hook("on_error")) is not None:
+                    on_error(self, exc, exc.__traceback__)
+            raise
+        finally:
+            self._elapsed_before, self._start_time = self.elapsed_time, None
+            for entry in entries:
+                if (finalize := entry.hook("finalize")) is not None:
+                    finalize(self)
+
+    def _check_not_finished(self) -> None:
+        # Ignite silently restarts from scratch a run that is already done; refuse instead.
+        state = self.engine.state
+        if not state.iteration:
+            return
+        if "max_iters" in self.stop_kwargs:
+            done, goal, unit = state.iteration, self.stop_kwargs["max_iters"], "iteration"
+        else:
+            done, goal, unit = state.epoch, self.stop_kwargs["max_epochs"], "epoch"
+        if done >= goal:
+            raise UsageError(
+                f"The run already reached {unit} {done} of {goal}; "
+                f"pass a larger number of {unit}s to continue it"
+            )
+
+    # -- state -----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The engine counters, elapsed time and every stateful extension's state."""
+        return {
+            "engine": self.engine.state_dict(),
+            "elapsed_time": self.elapsed_time,
+            "extensions": {
+                name: entry.extension.state_dict()
+                for name, entry in self._extensions.items()
+                if hasattr(entry.extension, "state_dict")
+            },
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.engine.load_state_dict(state["engine"])
+        self._elapsed_before = float(state["elapsed_time"])
+        for name, ext_state in state["extensions"].items():
+            if name in self._extensions:
+                self._extensions[name].extension.load_state_dict(ext_state)
+
+    def to_save(self) -> dict[str, Any]:
+        """What a checkpoint of this trainer holds: itself and the updater's ``to_save``."""
+        return {"trainer": self, **dict(getattr(self.updater, "to_save", {}))}
+
+
+def _stop_kwargs(stop_trigger: tuple[int, str]) -> dict[str, int]:
+    try:
+        length, unit = stop_trigger
+    except (TypeError, ValueError):
+        raise UsageError(f"Argument `stop_trigger` should be (N, 'epoch' | 'iteration'), but given {stop_trigger!r}")
+    if unit not in ("epoch", "iteration") or not isinstance(length, int) or length < 1:
+        raise UsageError(
+            f"Argument `stop_trigger` should be a positive integer number of epochs or iterations, "
+            f"but given {stop_trigger!r}"
+        )
+    return {"max_epochs": length} if unit == "epoch" else {"max_iters": length}

@@ -1,0 +1,158 @@
+"""The GAN update step: one Ignite process function for every GAN variant.
+
+Chainer users wrote ``StandardUpdater.update_core`` once per GAN variant; here one
+:class:`GANUpdater` runs the discriminator and generator steps and a pluggable
+:class:`~gan_ignite.losses.GANLoss` decides what they minimise. The updater is an Ignite
+process function: ``Engine(updater)`` trains, and each call returns the iteration's
+*observation*, a flat ``dict[str, float]`` (``dis/loss``, ``gen/loss``, ``dis/real``,
+``dis/fake`` and any extra term a loss reports).
+
+It knows nothing of logging or files; extensions read the observation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gan_ignite.errors import UsageError
+from gan_ignite.losses import GANLoss
+
+__all__ = ["GANUpdater", "make_gan_step", "DIS_BATCHES"]
+
+DIS_BATCHES = ("separate", "joint")
+
+NoiseFn = Callable[[int], Tensor]
+
+
+class GANUpdater:
+    """One training iteration: a discriminator step, then (every ``n_dis``-th) a generator step.
+
+    Each iteration consumes one batch of real images. The discriminator is updated on it
+    every iteration; the generator every ``n_dis``-th iteration (WGAN-style ratios), so
+    ``gen/*`` keys appear only in the observations of iterations that updated it.
+
+    The discriminator sees the real and generated batches either ``separate``ly (two
+    forward passes, so batch norm normalises each batch on its own statistics, the DCGAN
+    recipe) or ``joint``ly (one concatenated batch, shared statistics).
+
+    Args:
+        gen: generator, (N, z_dim) noise -> (N, C, H, W) images.
+        dis: discriminator, images -> outputs the loss understands (logits (N,) for ``gan``).
+        opt_gen: optimizer of ``gen``'s parameters.
+        opt_dis: optimizer of ``dis``'s parameters.
+        loss: the variant's :class:`~gan_ignite.losses.GANLoss`.
+        z_dim: size of the generator's noise vector (standard normal noise).
+        n_dis: discriminator steps per generator step.
+        dis_batches: ``"separate"`` or ``"joint"``.
+        device: where batches and noise go; models are expected to be there already.
+    """
+
+    def __init__(
+        self,
+        gen: nn.Module,
+        dis: nn.Module,
+        opt_gen: torch.optim.Optimizer,
+        opt_dis: torch.optim.Optimizer,
+        loss: GANLoss,
+        *,
+        z_dim: int,
+        n_dis: int = 1,
+        dis_batches: str = "separate",
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if n_dis < 1:
+            raise UsageError(f"Argument `n_dis` should be a positive integer, but given {n_dis}")
+        if dis_batches not in DIS_BATCHES:
+            raise UsageError(
+                f"Argument `dis_batches` should be one of {', '.join(DIS_BATCHES)}, but given {dis_batches!r}"
+            )
+        self.gen, self.dis = gen, dis
+        self.opt_gen, self.opt_dis = opt_gen, opt_dis
+        self.loss = loss
+        self.z_dim = z_dim
+        self.n_dis = n_dis
+        self.dis_batches = dis_batches
+        self.device = torch.device(device)
+
+    @property
+    def to_save(self) -> dict[str, Any]:
+        """Everything of the step that a checkpoint must hold: models and optimizers."""
+        return {"gen": self.gen, "dis": self.dis, "opt_gen": self.opt_gen, "opt_dis": self.opt_dis}
+
+    def sample_noise(self, n: int) -> Tensor:
+        """(n, z_dim) standard normal noise on the updater's device, from torch's global RNG."""
+        return torch.randn(n, self.z_dim, device=self.device)
+
+    def __call__(self, engine: Any, batch: Any) -> dict[str, float]:
+        real = batch[0] if isinstance(batch, (list, tuple)) else batch
+        real = real.to(self.device, non_blocking=True)
+        terms = {f"dis/{k}": v for k, v in self.update_dis(real).items()}
+        if engine.state.iteration % self.n_dis == 0:
+            terms.update({f"gen/{k}": v for k, v in self.update_gen(len(real)).items()})
+        # One host sync for the whole observation instead of one per key.
+        values = torch.stack([v.detach().float().reshape(()) for v in terms.values()]).tolist()
+        return dict(zip(terms, values))
+
+    def update_dis(self, real: Tensor) -> dict[str, Tensor]:
+        """One discriminator step on a real batch and as many generated images.
+
+        The generated batch is made under ``no_grad``: the discriminator step leaves no
+        gradient in the generator.
+        """
+        with torch.no_grad():
+            fake = self.gen(self.sample_noise(len(real)))
+        real_out, fake_out = self._discriminate(real, fake)
+        terms = self.loss.discriminator(real_out, fake_out)
+        self.opt_dis.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        self.opt_dis.step()
+        terms["real"] = self.loss.dis_output(real_out)
+        terms["fake"] = self.loss.dis_output(fake_out)
+        return terms
+
+    def update_gen(self, batch_size: int) -> dict[str, Tensor]:
+        """One generator step through a frozen discriminator."""
+        # Freezing D's parameters skips their gradients: cheaper, and D's .grad stays clean.
+        trainable = [p for p in self.dis.parameters() if p.requires_grad]
+        for p in trainable:
+            p.requires_grad_(False)
+        try:
+            fake_out = self.dis(self.gen(self.sample_noise(batch_size)))
+            terms = self.loss.generator(fake_out)
+            self.opt_gen.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            self.opt_gen.step()
+        finally:
+            for p in trainable:
+                p.requires_grad_(True)
+        return terms
+
+    def _discriminate(self, real: Tensor, fake: Tensor) -> tuple[Any, Any]:
+        if self.dis_batches == "separate":
+            return self.dis(real), self.dis(fake)
+        out = self.dis(torch.cat([real, fake]))
+        return _split(out, len(real))
+
+
+def _split(out: Any, n: int) -> tuple[Any, Any]:
+    """Split a joint discriminator output (a tensor or a tuple of tensors) at row ``n``."""
+    if isinstance(out, Tensor):
+        return out[:n], out[n:]
+    heads, tails = zip(*(_split(o, n) for o in out))
+    return type(out)(heads), type(out)(tails)
+
+
+def make_gan_step(
+    gen: nn.Module,
+    dis: nn.Module,
+    opt_gen: torch.optim.Optimizer,
+    opt_dis: torch.optim.Optimizer,
+    loss: GANLoss,
+    **kwargs: Any,
+) -> GANUpdater:
+    """Build the update function of a GAN variant; see :class:`GANUpdater` for the options."""
+    return GANUpdater(gen, dis, opt_gen, opt_dis, loss, **kwargs)

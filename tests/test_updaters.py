@@ -1,0 +1,134 @@
+import copy
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from gan_ignite.errors import UsageError
+from gan_ignite.losses import NonSaturatingLoss
+from gan_ignite.models import DCGANDiscriminator, DCGANGenerator
+from gan_ignite.updaters import make_gan_step
+
+Z_DIM = 8
+
+
+def build(n_dis=1, dis_batches="separate", batch_norm=True):
+    torch.manual_seed(0)
+    gen = DCGANGenerator(z_dim=Z_DIM, image_size=16, channels=1, feature_maps=8, batch_norm=batch_norm)
+    dis = DCGANDiscriminator(image_size=16, channels=1, feature_maps=8, batch_norm=batch_norm)
+    opt_gen = torch.optim.Adam(gen.parameters(), lr=1e-3)
+    opt_dis = torch.optim.Adam(dis.parameters(), lr=1e-3)
+    return make_gan_step(
+        gen, dis, opt_gen, opt_dis, NonSaturatingLoss(), z_dim=Z_DIM, n_dis=n_dis, dis_batches=dis_batches
+    )
+
+
+def engine_at(iteration):
+    return SimpleNamespace(state=SimpleNamespace(iteration=iteration))
+
+
+def real_batch(n=6):
+    return torch.rand(n, 1, 16, 16) * 2 - 1, torch.zeros(n, dtype=torch.long)
+
+
+def params(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def changed(before, module):
+    return all(not torch.equal(b, a) for b, a in zip(before, module.parameters()) if a.dim() > 1)
+
+
+def test_one_step_updates_both_networks_and_observes_finite_values():
+    step = build()
+    gen_before, dis_before = params(step.gen), params(step.dis)
+    observation = step(engine_at(1), real_batch())
+    assert set(observation) == {"dis/loss", "dis/real", "dis/fake", "gen/loss"}
+    assert all(isinstance(v, float) and math.isfinite(v) for v in observation.values())
+    assert 0 < observation["dis/real"] < 1 and 0 < observation["dis/fake"] < 1
+    assert changed(gen_before, step.gen) and changed(dis_before, step.dis)
+
+
+def test_discriminator_step_leaves_no_gradient_in_the_generator():
+    step = build()
+    gen_before = params(step.gen)
+    step.update_dis(real_batch()[0])
+    assert all(p.grad is None for p in step.gen.parameters())
+    assert all(torch.equal(b, a) for b, a in zip(gen_before, step.gen.parameters()))
+    assert all(p.grad is not None for p in step.dis.parameters())
+
+
+def test_generator_step_leaves_the_discriminator_untouched_and_trainable():
+    step = build()
+    dis_before = params(step.dis)
+    step.update_gen(4)
+    assert all(p.grad is None for p in step.dis.parameters())
+    assert all(p.requires_grad for p in step.dis.parameters())
+    # Batch norm running statistics may move; the weights must not.
+    assert all(torch.equal(b, a) for b, a in zip(dis_before, step.dis.parameters()))
+
+
+def test_dis_observation_matches_a_direct_computation():
+    step = build()
+    real, _ = real_batch()
+    torch.manual_seed(5)
+    dis_copy = copy.deepcopy(step.dis)
+    terms = step.update_dis(real)
+    torch.manual_seed(5)
+    fake = step.gen(torch.randn(len(real), Z_DIM))
+    expected_real = torch.sigmoid(dis_copy(real)).mean()
+    assert terms["real"].item() == pytest.approx(expected_real.item(), rel=1e-5)
+    loss = NonSaturatingLoss().discriminator(dis_copy(real), dis_copy(fake.detach()))["loss"]
+    assert terms["loss"].item() == pytest.approx(loss.item(), rel=1e-5)
+
+
+def test_generator_updated_every_n_dis_iterations():
+    step = build(n_dis=3)
+    keys = [set(step(engine_at(it), real_batch())) for it in range(1, 7)]
+    has_gen = ["gen/loss" in k for k in keys]
+    assert has_gen == [False, False, True, False, False, True]
+
+
+def test_joint_batches_give_the_same_result_as_separate_without_batch_norm():
+    separate, joint = build(dis_batches="separate", batch_norm=False), build(dis_batches="joint", batch_norm=False)
+    real, _ = real_batch()
+    torch.manual_seed(1)
+    a = separate.update_dis(real)
+    torch.manual_seed(1)
+    b = joint.update_dis(real)
+    for key in ("loss", "real", "fake"):
+        assert a[key].item() == pytest.approx(b[key].item(), rel=1e-5)
+
+
+def test_joint_batches_differ_with_batch_norm():
+    # Batch norm normalises one concatenated batch differently from two separate ones.
+    separate, joint = build(dis_batches="separate"), build(dis_batches="joint")
+    real, _ = real_batch()
+    torch.manual_seed(1)
+    a = separate.update_dis(real)
+    torch.manual_seed(1)
+    b = joint.update_dis(real)
+    assert a["loss"].item() != pytest.approx(b["loss"].item(), rel=1e-4)
+
+
+def test_tuple_outputs_split_in_joint_mode():
+    from gan_ignite.updaters import _split
+
+    head, tail = _split((torch.arange(5), torch.arange(10).reshape(5, 2)), 2)
+    assert torch.equal(head[0], torch.tensor([0, 1])) and torch.equal(tail[1], torch.tensor([[4, 5], [6, 7], [8, 9]]))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_dis": 0}, r"Argument `n_dis` should be a positive integer, but given 0"),
+        ({"dis_batches": "mixed"}, r"Argument `dis_batches` should be one of separate, joint, but given 'mixed'"),
+    ],
+)
+def test_bad_options(kwargs, message):
+    gen, dis = nn.Linear(2, 2), nn.Linear(2, 1)
+    opt = torch.optim.SGD(gen.parameters(), lr=0.1)
+    with pytest.raises(UsageError, match=message):
+        make_gan_step(gen, dis, opt, opt, NonSaturatingLoss(), z_dim=2, **kwargs)
