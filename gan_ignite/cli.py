@@ -114,6 +114,7 @@ def run_experiment(build: Callable[[C], Trainer], config: C) -> Trainer:
         trainer = build(config)
         if checkpoint is not None:
             load_snapshot(trainer, checkpoint)
+            trainer.check_not_finished()
         elif config.force:
             _clear_run_dir(Path(config.out))
         write_config(config)

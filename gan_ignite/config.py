@@ -82,7 +82,7 @@ def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, hints: dic
 
 def parse_config(cls: type[C], argv: Sequence[str] | None = None, description: str | None = None) -> C:
     """Parse ``argv`` into an instance of the config dataclass ``cls``."""
-    parser = _Parser(description=description, prog=f"python -m {_prog_name()}")
+    parser = _Parser(description=description, prog=f"python -m {cls.__module__}")
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         _add_field(parser, f, hints)
@@ -91,8 +91,3 @@ def parse_config(cls: type[C], argv: Sequence[str] | None = None, description: s
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     return cls(**values)
 
-
-def _prog_name() -> str:
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    return spec.name if spec is not None else "experiment"

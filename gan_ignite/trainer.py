@@ -131,7 +131,7 @@ class Trainer:
 
     def run(self) -> None:
         """Train until the stop trigger, with Chainer's failure semantics."""
-        self._check_not_finished()
+        self.check_not_finished()
         entries = self._ordered()
         for entry in entries:
             if (initialize := entry.hook("initialize")) is not None:
@@ -153,8 +153,11 @@ class Trainer:
                 if (finalize := entry.hook("finalize")) is not None:
                     finalize(self)
 
-    def _check_not_finished(self) -> None:
-        # Ignite silently restarts from scratch a run that is already done; refuse instead.
+    def check_not_finished(self) -> None:
+        """Raise :class:`UsageError` if a resumed state already reached the stop trigger.
+
+        Ignite would silently restart such a run from scratch.
+        """
         state = self.engine.state
         if not state.iteration:
             return
