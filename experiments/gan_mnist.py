@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from gan_ignite.cli import run_experiment
 from gan_ignite.config import ExperimentConfig, option, parse_config
 from gan_ignite.losses import get_loss
-from gan_ignite.models import DCGANDiscriminator, DCGANGenerator
+from gan_ignite.models import DCGANDiscriminator, DCGANGenerator, check_image_size
 from gan_ignite.recipes import dataset_from_config, gan_trainer
 from gan_ignite.trainer import Trainer
 
@@ -37,6 +37,7 @@ class Config(ExperimentConfig):
 
 
 def build(config: Config) -> Trainer:
+    check_image_size(config.image_size)  # before loading any data
     dataset = dataset_from_config(config)
     channels = dataset[0][0].shape[0]
     shape = dict(image_size=config.image_size, channels=channels, feature_maps=config.feature_maps)

@@ -48,7 +48,7 @@ class ExperimentConfig:
     snapshot_interval: int = option(1, "epochs between checkpoints")
     n_saved: int = option(3, "how many of the newest checkpoints to keep")
     n_samples: int = option(64, "images in each epoch's sample grid")
-    progress: bool = option(True, "show a progress bar")
+    progress: bool = option(True, "show a progress bar (on a terminal)")
 
     def resolved_device(self) -> str:
         """``auto`` resolved to ``cuda`` when a GPU is visible, else ``cpu``."""

@@ -7,6 +7,7 @@ make the run directory of DESIGN.md) is the same, and lives here once.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import torch
@@ -62,7 +63,7 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
     """Log, console table, progress bar, sample grids, TensorBoard and snapshots."""
     trainer.extend(E.LogReport(trigger=(1, "epoch")))
     trainer.extend(E.PrintReport(REPORT_KEYS))
-    if config.progress:
+    if config.progress and sys.stderr.isatty():  # a bar in a log file is noise
         trainer.extend(E.ProgressBar())
     trainer.extend(E.SampleGrid(gen, z_dim, n=config.n_samples, seed=config.seed, device=config.resolved_device()))
     trainer.extend(E.TensorBoardReport(trigger=(config.log_interval, "iteration")))

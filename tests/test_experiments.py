@@ -10,6 +10,8 @@ import torch
 from experiments import gan_mnist, mlp_gan_mnist
 from tests.conftest import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow
+
 SMALL = ["--limit", "96", "--batch-size", "16", "--image-size", "16", "--feature-maps", "8", "--z-dim", "16",
          "--n-samples", "16", "--log-interval", "4", "--no-progress"]
 KEYS = {"dis/loss", "gen/loss", "dis/real", "dis/fake"}
