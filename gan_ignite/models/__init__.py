@@ -1,7 +1,6 @@
 """Generator and discriminator networks.
 
-Every generator maps noise (N, z_dim) to images (N, C, S, S) in [-1, 1] and has
-``make_hidden(batch_size)``; every discriminator maps images to logits (N,) and has
+Every generator maps noise (N, z_dim) to images (N, C, S, S) in [-1, 1]; every discriminator maps images to logits (N,) and has
 ``features(x) -> (N, F)``, the activation before its last layer.
 """
 

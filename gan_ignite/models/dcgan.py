@@ -104,16 +104,6 @@ class DCGANGenerator(nn.Module):
         )
         init_dcgan_weights(self)
 
-    def make_hidden(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | str | None = None,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Standard normal noise of shape (batch_size, z_dim), as Chainer's ``make_hidden``."""
-        return torch.randn(batch_size, self.z_dim, device=device, generator=generator)
-
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """z: (N, z_dim) noise (or (N, z_dim, 1, 1)) -> (N, C, S, S) images in [-1, 1]."""
         return self.net(z.flatten(1))

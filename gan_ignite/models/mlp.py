@@ -51,16 +51,6 @@ class MLPGenerator(nn.Module):
         )
         _init_keras_dense(self)
 
-    def make_hidden(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | str | None = None,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Standard normal noise of shape (batch_size, z_dim), as Chainer's ``make_hidden``."""
-        return torch.randn(batch_size, self.z_dim, device=device, generator=generator)
-
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """z: (N, z_dim) noise -> (N, C, S, S) images in [-1, 1]."""
         return self.net(z.flatten(1))
