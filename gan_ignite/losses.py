@@ -14,12 +14,16 @@ Nothing here knows Ignite, optimizers or files.
 
 from __future__ import annotations
 
-from torch import Tensor
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor, nn
 from torch.nn import functional as F
 
 from gan_ignite.errors import UsageError
 
 __all__ = [
+    "StepInputs",
     "GANLoss",
     "NonSaturatingLoss",
     "MinimaxLoss",
@@ -68,12 +72,37 @@ def minimax_gen_loss(fake_logits: Tensor) -> Tensor:
     return -F.softplus(fake_logits).mean()
 
 
+@dataclass(frozen=True)
+class StepInputs:
+    """What one discriminator or generator step saw, for terms that need more than D's outputs.
+
+    Attributes:
+        dis: the discriminator (a gradient penalty differentiates through it; feature
+            matching reads its ``features``).
+        real: (N, C, H, W) the real batch.
+        fake: (M, C, H, W) the generated batch (detached in the discriminator step).
+        labels: (N,) class labels of the real batch, when the data has them.
+        real_out: the discriminator's output on ``real`` (``None`` in the generator step).
+        fake_out: the discriminator's output on ``fake``.
+    """
+
+    dis: nn.Module
+    real: Tensor
+    fake: Tensor
+    labels: Tensor | None = None
+    real_out: Any = None
+    fake_out: Any = None
+
+
 class GANLoss:
     """The discriminator and generator terms of one GAN variant.
 
     Subclasses implement :meth:`discriminator` and :meth:`generator` on the raw
     discriminator outputs, and :meth:`dis_output` to say what ``dis/real`` and
     ``dis/fake`` report (a probability for the logistic losses, a raw score otherwise).
+    Regularisers that need the networks or the batches (a gradient penalty, feature
+    matching, a supervised term) override :meth:`dis_extra` / :meth:`gen_extra`: their
+    ``"loss"`` is added to the step's loss and their other keys are observed.
     """
 
     name = "base"
@@ -89,6 +118,14 @@ class GANLoss:
     def dis_output(self, out: Tensor) -> Tensor:
         """The reported mean D output of a batch; raw scores by default."""
         return out.detach().float().mean()
+
+    def dis_extra(self, inputs: StepInputs) -> dict[str, Tensor]:
+        """Extra discriminator terms; none by default."""
+        return {}
+
+    def gen_extra(self, inputs: StepInputs) -> dict[str, Tensor]:
+        """Extra generator terms; none by default."""
+        return {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_ignite.errors import UsageError
-from gan_ignite.losses import GANLoss
+from gan_ignite.losses import GANLoss, StepInputs
 
 __all__ = ["GANUpdater", "make_gan_step", "DIS_BATCHES"]
 
@@ -88,16 +88,18 @@ class GANUpdater:
         return torch.randn(n, self.z_dim, device=self.device)
 
     def __call__(self, engine: Any, batch: Any) -> dict[str, float]:
-        real = batch[0] if isinstance(batch, (list, tuple)) else batch
+        real, labels = (batch[0], batch[1]) if isinstance(batch, (list, tuple)) else (batch, None)
         real = real.to(self.device, non_blocking=True)
-        terms = {f"dis/{k}": v for k, v in self.update_dis(real).items()}
+        if labels is not None:
+            labels = labels.to(self.device, non_blocking=True)
+        terms = {f"dis/{k}": v for k, v in self.update_dis(real, labels).items()}
         if engine.state.iteration % self.n_dis == 0:
-            terms.update({f"gen/{k}": v for k, v in self.update_gen(len(real)).items()})
+            terms.update({f"gen/{k}": v for k, v in self.update_gen(real).items()})
         # One host sync for the whole observation instead of one per key.
         values = torch.stack([v.detach().float().reshape(()) for v in terms.values()]).tolist()
         return dict(zip(terms, values))
 
-    def update_dis(self, real: Tensor) -> dict[str, Tensor]:
+    def update_dis(self, real: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
         """One discriminator step on a real batch and as many generated images.
 
         The generated batch is made under ``no_grad``: the discriminator step leaves no
@@ -107,6 +109,8 @@ class GANUpdater:
             fake = self.gen(self.sample_noise(len(real)))
         real_out, fake_out = self._discriminate(real, fake)
         terms = self.loss.discriminator(real_out, fake_out)
+        inputs = StepInputs(self.dis, real, fake, labels, real_out, fake_out)
+        terms = _merge(terms, self.loss.dis_extra(inputs))
         self.opt_dis.zero_grad(set_to_none=True)
         terms["loss"].backward()
         self.opt_dis.step()
@@ -114,15 +118,20 @@ class GANUpdater:
         terms["fake"] = self.loss.dis_output(fake_out)
         return terms
 
-    def update_gen(self, batch_size: int) -> dict[str, Tensor]:
-        """One generator step through a frozen discriminator."""
+    def update_gen(self, real: Tensor) -> dict[str, Tensor]:
+        """One generator step through a frozen discriminator, on as many images as ``real``.
+
+        ``real`` serves only terms that compare with real data (feature matching).
+        """
         # Freezing D's parameters skips their gradients: cheaper, and D's .grad stays clean.
         trainable = [p for p in self.dis.parameters() if p.requires_grad]
         for p in trainable:
             p.requires_grad_(False)
         try:
-            fake_out = self.dis(self.gen(self.sample_noise(batch_size)))
+            fake = self.gen(self.sample_noise(len(real)))
+            fake_out = self.dis(fake)
             terms = self.loss.generator(fake_out)
+            terms = _merge(terms, self.loss.gen_extra(StepInputs(self.dis, real, fake, fake_out=fake_out)))
             self.opt_gen.zero_grad(set_to_none=True)
             terms["loss"].backward()
             self.opt_gen.step()
@@ -138,11 +147,21 @@ class GANUpdater:
         return _split(out, len(real))
 
 
+def _merge(terms: dict[str, Tensor], extra: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Add an extra term's ``"loss"`` to the step's loss and keep its other keys."""
+    merged = {**terms, **{k: v for k, v in extra.items() if k != "loss"}}
+    if "loss" in extra:
+        merged["loss"] = terms["loss"] + extra["loss"]
+    return merged
+
+
 def _split(out: Any, n: int) -> tuple[Any, Any]:
-    """Split a joint discriminator output (a tensor or a tuple of tensors) at row ``n``."""
+    """Split a joint discriminator output (a tensor or a (named) tuple of tensors) at row ``n``."""
     if isinstance(out, Tensor):
         return out[:n], out[n:]
     heads, tails = zip(*(_split(o, n) for o in out))
+    if hasattr(out, "_fields"):  # a NamedTuple takes its fields as arguments
+        return type(out)(*heads), type(out)(*tails)
     return type(out)(heads), type(out)(tails)
 
 

@@ -63,7 +63,7 @@ def test_discriminator_step_leaves_no_gradient_in_the_generator():
 def test_generator_step_leaves_the_discriminator_untouched_and_trainable():
     step = build()
     dis_before = params(step.dis)
-    step.update_gen(4)
+    step.update_gen(real_batch(4)[0])
     assert all(p.grad is None for p in step.dis.parameters())
     assert all(p.requires_grad for p in step.dis.parameters())
     # Batch norm running statistics may move; the weights must not.
@@ -114,10 +114,53 @@ def test_joint_batches_differ_with_batch_norm():
 
 
 def test_tuple_outputs_split_in_joint_mode():
+    from typing import NamedTuple
+
     from gan_ignite.updaters import _split
 
     head, tail = _split((torch.arange(5), torch.arange(10).reshape(5, 2)), 2)
     assert torch.equal(head[0], torch.tensor([0, 1])) and torch.equal(tail[1], torch.tensor([[4, 5], [6, 7], [8, 9]]))
+
+    class Out(NamedTuple):
+        energy: torch.Tensor
+        codes: torch.Tensor
+
+    head, tail = _split(Out(torch.arange(4), torch.arange(8).reshape(4, 2)), 1)
+    assert isinstance(head, Out) and torch.equal(tail.energy, torch.tensor([1, 2, 3]))
+
+
+class PenalisedLoss(NonSaturatingLoss):
+    """Extra terms that see the step's inputs: a stand-in for a gradient penalty or feature matching."""
+
+    def __init__(self):
+        self.seen = {}
+
+    def dis_extra(self, inputs):
+        self.seen["dis"] = inputs
+        penalty = inputs.real.mean() ** 2 + 0.0 * sum(p.sum() for p in inputs.dis.parameters())
+        return {"loss": 3.0 * penalty, "penalty": penalty}
+
+    def gen_extra(self, inputs):
+        self.seen["gen"] = inputs
+        return {"match": (inputs.real.mean() - inputs.fake.mean()).abs()}
+
+
+def test_extra_terms_are_added_to_the_loss_and_observed():
+    step = build()
+    step.loss = PenalisedLoss()
+    real, labels = real_batch()
+    torch.manual_seed(2)
+    observation = step(engine_at(1), (real, labels))
+    plain = build()
+    torch.manual_seed(2)
+    expected = plain(engine_at(1), (real, labels))
+    penalty = (real.mean() ** 2).item()
+    assert observation["dis/penalty"] == pytest.approx(penalty, rel=1e-5)
+    assert observation["dis/loss"] == pytest.approx(expected["dis/loss"] + 3 * penalty, rel=1e-5)
+    assert "gen/match" in observation and observation["gen/loss"] == pytest.approx(expected["gen/loss"], rel=1e-5)
+    dis_inputs, gen_inputs = step.loss.seen["dis"], step.loss.seen["gen"]
+    assert torch.equal(dis_inputs.labels, labels) and dis_inputs.real_out.shape == (6,)
+    assert gen_inputs.real_out is None and gen_inputs.fake.requires_grad
 
 
 @pytest.mark.parametrize(
