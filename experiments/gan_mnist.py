@@ -1,7 +1,7 @@
 """DCGAN on MNIST-like data (the README's default run).
 
 The Chainer DCGAN example on the standard GAN loss: a transposed-convolution generator
-and a strided-convolution discriminator with batch norm, Adam 2e-4 with beta1 0.5.
+and a strided-convolution discriminator with batch norm, trained with Adam.
 Runs on the embedded ``digits`` dataset by default; ``--dataset mnist --data-root DIR``
 trains on real MNIST.
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gan_ignite.cli import run_experiment
-from gan_ignite.config import ExperimentConfig, option, parse_config
+from gan_ignite.config import GANConfig, option, parse_config
 from gan_ignite.losses import get_loss
 from gan_ignite.models import DCGANDiscriminator, DCGANGenerator, check_image_size
 from gan_ignite.recipes import dataset_from_config, gan_trainer
@@ -20,41 +20,24 @@ from gan_ignite.trainer import Trainer
 
 
 @dataclass(frozen=True)
-class Config(ExperimentConfig):
+class Config(GANConfig):
     # Small batches and a brisk learning rate: digit shapes appear within 2 epochs of the
     # 1,797-image digits set (about 220 steps); with 32 / 2e-4 they take about 4 times longer.
     epochs: int = option(10, "number of training epochs")
     batch_size: int = option(16, "images per batch")
-    z_dim: int = option(100, "size of the generator's noise vector")
+    lr: float = option(5e-4, "Adam learning rate of both networks")
     feature_maps: int = option(64, "feature maps of the first discriminator layer")
     batch_norm: bool = option(True, "batch norm in both networks")
     loss: str = option("gan", "gan (non-saturating) or minimax")
-    lr: float = option(5e-4, "Adam learning rate")
-    beta1: float = option(0.5, "Adam beta1")
-    beta2: float = option(0.999, "Adam beta2")
-    n_dis: int = option(1, "discriminator steps per generator step")
-    dis_batches: str = option("separate", "separate or joint real/fake discriminator batches")
 
 
 def build(config: Config) -> Trainer:
     check_image_size(config.image_size)  # before loading any data
     dataset = dataset_from_config(config)
-    channels = dataset[0][0].shape[0]
-    shape = dict(image_size=config.image_size, channels=channels, feature_maps=config.feature_maps)
+    shape = dict(image_size=config.image_size, channels=dataset[0][0].shape[0], feature_maps=config.feature_maps)
     gen = DCGANGenerator(z_dim=config.z_dim, batch_norm=config.batch_norm, **shape)
     dis = DCGANDiscriminator(batch_norm=config.batch_norm, **shape)
-    return gan_trainer(
-        config,
-        dataset,
-        gen,
-        dis,
-        get_loss(config.loss),
-        z_dim=config.z_dim,
-        lr=config.lr,
-        betas=(config.beta1, config.beta2),
-        n_dis=config.n_dis,
-        dis_batches=config.dis_batches,
-    )
+    return gan_trainer(config, dataset, gen, dis, get_loss(config.loss))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gan_ignite.cli import run_experiment
-from gan_ignite.config import ExperimentConfig, option, parse_config
+from gan_ignite.config import GANConfig, option, parse_config
 from gan_ignite.losses import get_loss
 from gan_ignite.models import MLPDiscriminator, MLPGenerator
 from gan_ignite.recipes import dataset_from_config, gan_trainer
@@ -18,15 +18,11 @@ from gan_ignite.trainer import Trainer
 
 
 @dataclass(frozen=True)
-class Config(ExperimentConfig):
+class Config(GANConfig):
     epochs: int = option(30, "number of training epochs")
     batch_size: int = option(32, "images per batch")
-    z_dim: int = option(100, "size of the generator's noise vector")
     hidden: int = option(128, "units of the hidden layer")
     loss: str = option("gan", "gan (non-saturating) or minimax")
-    lr: float = option(2e-4, "Adam learning rate")
-    beta1: float = option(0.5, "Adam beta1")
-    beta2: float = option(0.999, "Adam beta2")
 
 
 def build(config: Config) -> Trainer:
@@ -34,10 +30,7 @@ def build(config: Config) -> Trainer:
     shape = dict(image_size=config.image_size, channels=dataset[0][0].shape[0], hidden=config.hidden)
     gen = MLPGenerator(z_dim=config.z_dim, **shape)
     dis = MLPDiscriminator(**shape)
-    return gan_trainer(
-        config, dataset, gen, dis, get_loss(config.loss), z_dim=config.z_dim, lr=config.lr,
-        betas=(config.beta1, config.beta2),
-    )
+    return gan_trainer(config, dataset, gen, dis, get_loss(config.loss))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

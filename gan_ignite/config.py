@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-__all__ = ["ExperimentConfig", "parse_config", "option"]
+__all__ = ["ExperimentConfig", "GANConfig", "parse_config", "option"]
 
 C = TypeVar("C", bound="ExperimentConfig")
 
@@ -57,6 +57,18 @@ class ExperimentConfig:
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass(frozen=True)
+class GANConfig(ExperimentConfig):
+    """The common options plus what every GAN experiment sets: noise size, Adam, step."""
+
+    z_dim: int = option(100, "size of the generator's noise vector")
+    lr: float = option(2e-4, "Adam learning rate of both networks")
+    beta1: float = option(0.5, "Adam beta1")
+    beta2: float = option(0.999, "Adam beta2")
+    n_dis: int = option(1, "discriminator steps per generator step")
+    dis_batches: str = option("separate", "separate or joint real/fake discriminator batches")
 
 
 class _Parser(argparse.ArgumentParser):

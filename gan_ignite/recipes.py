@@ -8,14 +8,13 @@ make the run directory of DESIGN.md) is the same, and lives here once.
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from gan_ignite import extensions as E
-from gan_ignite.config import ExperimentConfig
+from gan_ignite.config import ExperimentConfig, GANConfig
 from gan_ignite.errors import UsageError
 from gan_ignite.losses import GANLoss
 from gan_ignite.trainer import Trainer
@@ -71,34 +70,29 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
 
 
 def gan_trainer(
-    config: ExperimentConfig,
+    config: GANConfig,
     dataset: Dataset,
     gen: nn.Module,
     dis: nn.Module,
     loss: GANLoss,
-    *,
-    z_dim: int,
-    lr: float = 2e-4,
-    betas: tuple[float, float] = (0.5, 0.999),
-    **step_options: Any,
 ) -> Trainer:
     """A trainer for ``gen`` and ``dis`` with Adam, the GAN step and the standard extensions.
 
     Args:
-        config: the experiment's common options.
+        config: the experiment's options (noise size, Adam settings, step options, ...).
         dataset: yields ``(image, label)`` with images in [-1, 1].
         gen, dis: the networks (moved to the config's device here).
         loss: the variant's loss object.
-        z_dim: the generator's noise size.
-        lr, betas: Adam's settings, for both networks (the DCGAN paper's by default).
-        **step_options: passed to :func:`~gan_ignite.updaters.make_gan_step`
-            (``n_dis``, ``dis_batches``).
     """
     device = config.resolved_device()
     gen, dis = gen.to(device), dis.to(device)
-    opt_gen = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
-    opt_dis = torch.optim.Adam(dis.parameters(), lr=lr, betas=betas)
-    step = make_gan_step(gen, dis, opt_gen, opt_dis, loss, z_dim=z_dim, device=device, **step_options)
+    betas = (config.beta1, config.beta2)
+    opt_gen = torch.optim.Adam(gen.parameters(), lr=config.lr, betas=betas)
+    opt_dis = torch.optim.Adam(dis.parameters(), lr=config.lr, betas=betas)
+    step = make_gan_step(
+        gen, dis, opt_gen, opt_dis, loss,
+        z_dim=config.z_dim, n_dis=config.n_dis, dis_batches=config.dis_batches, device=device,
+    )
     trainer = Trainer(step, make_loader(dataset, config), stop_trigger=(config.epochs, "epoch"), out=config.out)
-    standard_extensions(trainer, config, gen, z_dim)
+    standard_extensions(trainer, config, gen, config.z_dim)
     return trainer
