@@ -12,32 +12,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gan_ignite.cli import run_experiment
-from gan_ignite.config import GANConfig, option, parse_config
+from gan_ignite.config import DCGANConfig, option, parse_config
 from gan_ignite.losses import get_loss
-from gan_ignite.models import DCGANDiscriminator, DCGANGenerator, check_image_size
-from gan_ignite.recipes import dataset_from_config, gan_trainer
+from gan_ignite.recipes import dataset_from_config, dcgan_models, gan_trainer
 from gan_ignite.trainer import Trainer
 
 
 @dataclass(frozen=True)
-class Config(GANConfig):
+class Config(DCGANConfig):
     # Small batches and a brisk learning rate: digit shapes appear within 2 epochs of the
     # 1,797-image digits set (about 220 steps); with 32 / 2e-4 they take about 4 times longer.
     epochs: int = option(10, "number of training epochs")
     batch_size: int = option(16, "images per batch")
     lr: float = option(5e-4, "Adam learning rate of both networks")
-    feature_maps: int = option(64, "feature maps of the first discriminator layer")
-    batch_norm: bool = option(True, "batch norm in both networks")
     loss: str = option("gan", "gan (non-saturating) or minimax")
 
 
 def build(config: Config) -> Trainer:
-    check_image_size(config.image_size)  # before loading any data
-    dataset = dataset_from_config(config)
-    shape = dict(image_size=config.image_size, channels=dataset[0][0].shape[0], feature_maps=config.feature_maps)
-    gen = DCGANGenerator(z_dim=config.z_dim, batch_norm=config.batch_norm, **shape)
-    dis = DCGANDiscriminator(batch_norm=config.batch_norm, **shape)
-    return gan_trainer(config, dataset, gen, dis, get_loss(config.loss))
+    gen, dis = dcgan_models(config)
+    return gan_trainer(config, dataset_from_config(config), gen, dis, get_loss(config.loss))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-__all__ = ["ExperimentConfig", "GANConfig", "parse_config", "option"]
+__all__ = ["ExperimentConfig", "GANConfig", "DCGANConfig", "parse_config", "option"]
 
 C = TypeVar("C", bound="ExperimentConfig")
 
@@ -69,6 +69,14 @@ class GANConfig(ExperimentConfig):
     beta2: float = option(0.999, "Adam beta2")
     n_dis: int = option(1, "discriminator steps per generator step")
     dis_batches: str = option("separate", "separate or joint real/fake discriminator batches")
+
+
+@dataclass(frozen=True)
+class DCGANConfig(GANConfig):
+    """GAN options plus the DCGAN networks' width and normalisation."""
+
+    feature_maps: int = option(64, "feature maps of the first discriminator layer")
+    batch_norm: bool = option(True, "batch norm in both networks")
 
 
 class _Parser(argparse.ArgumentParser):

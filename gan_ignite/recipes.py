@@ -8,19 +8,20 @@ make the run directory of DESIGN.md) is the same, and lives here once.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from gan_ignite import extensions as E
-from gan_ignite.config import ExperimentConfig, GANConfig
+from gan_ignite.config import DCGANConfig, ExperimentConfig, GANConfig
 from gan_ignite.errors import UsageError
 from gan_ignite.losses import GANLoss
 from gan_ignite.trainer import Trainer
 from gan_ignite.updaters import make_gan_step
 
-__all__ = ["dataset_from_config", "make_loader", "standard_extensions", "gan_trainer", "REPORT_KEYS"]
+__all__ = ["dataset_from_config", "dcgan_models", "make_loader", "standard_extensions", "gan_trainer", "REPORT_KEYS"]
 
 REPORT_KEYS = ["epoch", "iteration", "gen/loss", "dis/loss", "dis/real", "dis/fake", "elapsed_time"]
 
@@ -37,6 +38,24 @@ def dataset_from_config(config: ExperimentConfig) -> Dataset:
     if config.limit:
         dataset = Subset(dataset, range(min(config.limit, len(dataset))))  # type: ignore[arg-type]
     return dataset
+
+
+def dcgan_models(config: DCGANConfig, **dis_options: Any) -> tuple[nn.Module, nn.Module]:
+    """The DCGAN generator and discriminator the options describe, for the dataset's channels.
+
+    Checks the image size before any data is loaded. ``dis_options`` go to the
+    discriminator (``minibatch``, ``num_classes``).
+    """
+    from gan_ignite.data import dataset_channels
+    from gan_ignite.models import DCGANDiscriminator, DCGANGenerator, check_image_size
+
+    check_image_size(config.image_size)
+    shape = dict(
+        image_size=config.image_size, channels=dataset_channels(config.dataset), feature_maps=config.feature_maps
+    )
+    gen = DCGANGenerator(z_dim=config.z_dim, batch_norm=config.batch_norm, **shape)
+    dis = DCGANDiscriminator(batch_norm=config.batch_norm, **shape, **dis_options)
+    return gen, dis
 
 
 def make_loader(dataset: Dataset, config: ExperimentConfig) -> DataLoader:
