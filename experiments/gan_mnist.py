@@ -25,7 +25,7 @@ class Config(DCGANConfig):
     epochs: int = option(10, "number of training epochs")
     batch_size: int = option(16, "images per batch")
     lr: float = option(5e-4, "Adam learning rate of both networks")
-    loss: str = option("gan", "gan (non-saturating) or minimax")
+    loss: str = option("gan", "gan (non-saturating), minimax, hinge, wgan-gp or lsgan")
 
 
 def build(config: Config) -> Trainer:

@@ -65,5 +65,5 @@ def test_loss_objects_report_terms_and_probabilities():
 
 def test_get_loss_by_name_and_unknown_name():
     assert isinstance(get_loss("minimax"), MinimaxLoss)
-    with pytest.raises(UsageError, match=r"Argument `loss` should be one of gan, minimax, but given 'wgan'"):
+    with pytest.raises(UsageError, match=r"Argument `loss` should be one of gan, minimax, lsgan, ebgan, hinge, wgan-gp, ssgan, but given 'wgan'"):
         get_loss("wgan")
