@@ -39,6 +39,7 @@ from torch.nn import functional as F
 from gan_ignite.errors import UsageError
 
 __all__ = [
+    "merge_terms",
     "StepInputs",
     "EnergyOutput",
     "GANLoss",
@@ -656,10 +657,10 @@ class FeatureMatching(GANLoss):
             real_features = features(inputs.real).detach()
         matching = feature_matching_loss(real_features, features(inputs.fake))
         own = {"loss": self.weight * matching, "feature_matching": matching.detach()}
-        return _merge_terms(self.base.gen_extra(inputs), own)
+        return merge_terms(self.base.gen_extra(inputs), own)
 
 
-def _merge_terms(first: dict[str, Tensor], second: dict[str, Tensor]) -> dict[str, Tensor]:
+def merge_terms(first: dict[str, Tensor], second: dict[str, Tensor]) -> dict[str, Tensor]:
     """Combine two sets of extra terms: their ``"loss"`` values add up, other keys are kept."""
     merged = {**first, **second}
     if "loss" in first and "loss" in second:

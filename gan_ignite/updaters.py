@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_ignite.errors import UsageError
-from gan_ignite.losses import GANLoss, StepInputs
+from gan_ignite.losses import GANLoss, StepInputs, merge_terms
 
 __all__ = ["GANUpdater", "make_gan_step", "DIS_BATCHES"]
 
@@ -110,7 +110,7 @@ class GANUpdater:
         real_out, fake_out = self._discriminate(real, fake)
         terms = self.loss.discriminator(real_out, fake_out)
         inputs = StepInputs(self.dis, real, fake, labels, real_out, fake_out)
-        terms = _merge(terms, self.loss.dis_extra(inputs))
+        terms = merge_terms(terms, self.loss.dis_extra(inputs))
         self.opt_dis.zero_grad(set_to_none=True)
         terms["loss"].backward()
         self.opt_dis.step()
@@ -131,7 +131,7 @@ class GANUpdater:
             fake = self.gen(self.sample_noise(len(real)))
             fake_out = self.dis(fake)
             terms = self.loss.generator(fake_out)
-            terms = _merge(terms, self.loss.gen_extra(StepInputs(self.dis, real, fake, fake_out=fake_out)))
+            terms = merge_terms(terms, self.loss.gen_extra(StepInputs(self.dis, real, fake, fake_out=fake_out)))
             self.opt_gen.zero_grad(set_to_none=True)
             terms["loss"].backward()
             self.opt_gen.step()
@@ -145,14 +145,6 @@ class GANUpdater:
             return self.dis(real), self.dis(fake)
         out = self.dis(torch.cat([real, fake]))
         return _split(out, len(real))
-
-
-def _merge(terms: dict[str, Tensor], extra: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Add an extra term's ``"loss"`` to the step's loss and keep its other keys."""
-    merged = {**terms, **{k: v for k, v in extra.items() if k != "loss"}}
-    if "loss" in extra:
-        merged["loss"] = terms["loss"] + extra["loss"]
-    return merged
 
 
 def _split(out: Any, n: int) -> tuple[Any, Any]:
