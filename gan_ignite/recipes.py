@@ -40,11 +40,14 @@ def dataset_from_config(config: ExperimentConfig) -> Dataset:
     return dataset
 
 
-def dcgan_models(config: DCGANConfig, **dis_options: Any) -> tuple[nn.Module, nn.Module]:
+def dcgan_models(
+    config: DCGANConfig, discriminator: type[nn.Module] | None = None, **dis_options: Any
+) -> tuple[nn.Module, nn.Module]:
     """The DCGAN generator and discriminator the options describe, for the dataset's channels.
 
-    Checks the image size before any data is loaded. ``dis_options`` go to the
-    discriminator (``minibatch``, ``num_classes``).
+    Checks the image size before any data is loaded. ``discriminator`` replaces the DCGAN
+    discriminator class (e.g. EBGAN's autoencoder, which takes the same shape arguments);
+    ``dis_options`` go to its constructor (``minibatch``, ``num_classes``).
     """
     from gan_ignite.data import dataset_channels
     from gan_ignite.models import DCGANDiscriminator, DCGANGenerator, check_image_size
@@ -54,7 +57,7 @@ def dcgan_models(config: DCGANConfig, **dis_options: Any) -> tuple[nn.Module, nn
         image_size=config.image_size, channels=dataset_channels(config.dataset), feature_maps=config.feature_maps
     )
     gen = DCGANGenerator(z_dim=config.z_dim, batch_norm=config.batch_norm, **shape)
-    dis = DCGANDiscriminator(batch_norm=config.batch_norm, **shape, **dis_options)
+    dis = (discriminator or DCGANDiscriminator)(batch_norm=config.batch_norm, **shape, **dis_options)
     return gen, dis
 
 
@@ -78,13 +81,15 @@ def make_loader(dataset: Dataset, config: ExperimentConfig) -> DataLoader:
 
 
 def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Module, z_dim: int) -> None:
-    """Log, console table, progress bar, sample grids, TensorBoard and snapshots."""
+    """Log, console table, progress bar, sample grids, TensorBoard, plots and snapshots."""
     trainer.extend(E.LogReport(trigger=(1, "epoch")))
     trainer.extend(E.PrintReport(REPORT_KEYS))
     if config.progress and sys.stderr.isatty():  # a bar in a log file is noise
         trainer.extend(E.ProgressBar())
     trainer.extend(E.SampleGrid(gen, z_dim, n=config.n_samples, seed=config.seed, device=config.resolved_device()))
     trainer.extend(E.TensorBoardReport(trigger=(config.log_interval, "iteration")))
+    trainer.extend(E.PlotReport(["dis/loss", "gen/loss"], filename="loss.png"))
+    trainer.extend(E.PlotReport(["dis/real", "dis/fake"], filename="dis_output.png"))
     trainer.extend(E.snapshot(n_saved=config.n_saved), trigger=(config.snapshot_interval, "epoch"))
 
 

@@ -2,10 +2,12 @@
 
 Each module holds one concern: :class:`LogReport`, :class:`PrintReport`,
 :class:`ProgressBar`, :class:`Snapshot` (and resuming), :class:`SampleGrid`,
-:class:`TensorBoardReport`. Write your own with :func:`make_extension` or by subclassing
+:class:`TensorBoardReport`, :class:`PlotReport`, :class:`ReconstructionGrid`,
+:class:`ClassifierAccuracy`. Write your own with :func:`make_extension` or by subclassing
 :class:`Extension`.
 """
 
+from gan_ignite.extensions.accuracy import ClassifierAccuracy, classifier_accuracy
 from gan_ignite.extensions.extension import (
     PRIORITY_EDITOR,
     PRIORITY_READER,
@@ -17,7 +19,9 @@ from gan_ignite.extensions.extension import (
 from gan_ignite.extensions.images import SampleGrid, generate
 from gan_ignite.extensions.log_report import LogReport
 from gan_ignite.extensions.print_report import PrintReport
+from gan_ignite.extensions.plot import PlotReport
 from gan_ignite.extensions.progress_bar import ProgressBar
+from gan_ignite.extensions.reconstructions import ReconstructionGrid
 from gan_ignite.extensions.snapshot import Snapshot, latest_checkpoint, load_snapshot, snapshot
 from gan_ignite.extensions.tensorboard import TensorBoardReport
 
@@ -38,4 +42,8 @@ __all__ = [
     "SampleGrid",
     "generate",
     "TensorBoardReport",
+    "PlotReport",
+    "ReconstructionGrid",
+    "ClassifierAccuracy",
+    "classifier_accuracy",
 ]

@@ -13,7 +13,8 @@ mirrors it with strided convolutions back down to the base and a linear head:
 Batch norm follows every hidden layer except the discriminator's first (as in the paper);
 ``batch_norm=False`` builds the plain variant (the CIFAR-10 article trained one). The
 discriminator returns raw logits: the losses apply the sigmoid in a numerically stable
-form (``binary_cross_entropy_with_logits``).
+form (``binary_cross_entropy_with_logits``). Options of the discriminator add a minibatch
+layer (``minibatch=``) or K class logits for semi-supervised training (``num_classes=``).
 """
 
 from __future__ import annotations
@@ -22,17 +23,29 @@ import torch
 from torch import nn
 
 from gan_ignite.errors import UsageError
-from gan_ignite.models.layers import check_positive, down_block, init_dcgan_weights, up_block
+from gan_ignite.models.layers import (
+    MinibatchDiscrimination,
+    MinibatchStdDev,
+    check_positive,
+    down_block,
+    init_dcgan_weights,
+    up_block,
+)
 
 __all__ = [
+    "MINIBATCH_LAYERS",
     "SUPPORTED_IMAGE_SIZES",
     "DCGANDiscriminator",
     "DCGANGenerator",
     "check_image_size",
+    "check_minibatch",
+    "down_stages",
     "feature_plan",
 ]
 
 SUPPORTED_IMAGE_SIZES = (16, 28, 32, 64)
+# Values of DCGANDiscriminator's ``minibatch`` option besides None.
+MINIBATCH_LAYERS = ("discrimination", "stddev")
 
 
 def check_image_size(image_size: int) -> int:
@@ -110,18 +123,34 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """Images (N, channels, image_size, image_size) -> logits (N,).
+    """Images (N, channels, image_size, image_size) -> logits (N,), or (N, K) for K classes.
 
     One strided-convolution stage per halving (LeakyReLU 0.2; batch norm on all but the
     first unless ``batch_norm=False``) down to the base size, then a linear head.
     :meth:`features` exposes the flattened activation before the head, the feature
     vector that feature matching compares between real and generated batches.
 
+    Two options let the discriminator see the whole batch, against mode collapse:
+    ``minibatch="discrimination"`` puts a
+    :class:`~gan_ignite.models.layers.MinibatchDiscrimination` between the features and
+    the linear head (Salimans et al., 2016); ``minibatch="stddev"`` puts a
+    :class:`~gan_ignite.models.layers.MinibatchStdDev` map before the last convolution
+    stage (Karras et al., 2018, where it precedes the last block). :meth:`features` stays
+    the per-image activation before the minibatch layer for ``"discrimination"``, so
+    feature matching compares the same statistics with or without it.
+
+    ``num_classes=K > 1`` makes the head give K logits, the semi-supervised
+    discriminator of Salimans et al. (2016): K real classes plus a "generated" class
+    whose logit is fixed at 0, so ``logsumexp`` over the K logits is the real-vs-fake
+    logit. The losses interpret them; this class only shapes the output.
+
     Args:
         image_size: side of the square input, one of :data:`SUPPORTED_IMAGE_SIZES`.
         channels: image channels.
         feature_maps: channels of the first stage; later ones double.
         batch_norm: whether hidden layers after the first are batch-normalised.
+        minibatch: ``None`` (per-image, the default), ``"discrimination"`` or ``"stddev"``.
+        num_classes: outputs per image; 1 gives logits (N,), K > 1 gives (N, K).
     """
 
     def __init__(
@@ -130,18 +159,20 @@ class DCGANDiscriminator(nn.Module):
         channels: int = 1,
         feature_maps: int = 64,
         batch_norm: bool = True,
+        *,
+        minibatch: str | None = None,
+        num_classes: int = 1,
     ) -> None:
         super().__init__()
         self.image_size = check_image_size(image_size)
         self.channels = check_positive("channels", channels)
-        base, hidden = feature_plan(image_size, check_positive("feature_maps", feature_maps))
-        hidden = hidden[::-1]  # fm, 2fm, ... from the image down to the base
-        # The paper leaves the first layer without batch norm: it sees raw pixels.
-        stages = [down_block(channels, hidden[0], batch_norm=False)]
-        stages += [down_block(i, o, batch_norm=batch_norm) for i, o in zip(hidden, hidden[1:])]
+        self.minibatch = check_minibatch(minibatch)
+        self.num_classes = check_positive("num_classes", num_classes)
+        stages, self.feature_dim = down_stages(
+            image_size, channels, feature_maps, batch_norm, stddev=minibatch == "stddev"
+        )
         self.body = nn.Sequential(*stages, nn.Flatten())
-        self.feature_dim = hidden[-1] * base * base
-        self.head = nn.Linear(self.feature_dim, 1)
+        self.head = _head(self.feature_dim, num_classes, discrimination=minibatch == "discrimination")
         init_dcgan_weights(self)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -149,5 +180,45 @@ class DCGANDiscriminator(nn.Module):
         return self.body(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, C, S, S) images -> (N,) logits (no sigmoid)."""
-        return self.head(self.features(x)).squeeze(1)
+        """x: (N, C, S, S) images -> (N,) logits, or (N, num_classes) (no sigmoid, no softmax)."""
+        out = self.head(self.features(x))
+        return out.squeeze(1) if self.num_classes == 1 else out
+
+
+def check_minibatch(minibatch: str | None) -> str | None:
+    """Return ``minibatch`` if it names a minibatch layer (or is ``None``), else raise :class:`UsageError`."""
+    if minibatch is not None and minibatch not in MINIBATCH_LAYERS:
+        valid = ", ".join(["None", *map(repr, MINIBATCH_LAYERS)])
+        raise UsageError(f"Argument `minibatch` should be one of {valid}, but given {minibatch!r}")
+    return minibatch
+
+
+def down_stages(
+    image_size: int, channels: int, feature_maps: int, batch_norm: bool = True, *, stddev: bool = False
+) -> tuple[list[nn.Module], int]:
+    """The DCGAN discriminator's strided stages, (N, C, S, S) -> (N, F_c, base, base).
+
+    Shared by :class:`DCGANDiscriminator` and the EBGAN encoder. With ``stddev``, a
+    :class:`~gan_ignite.models.layers.MinibatchStdDev` precedes the last stage.
+
+    Returns:
+        ``(stages, feature_dim)``: the modules in order and the size of their flattened
+        output ``F_c * base * base``.
+    """
+    base, hidden = feature_plan(image_size, check_positive("feature_maps", feature_maps))
+    hidden = hidden[::-1]  # fm, 2fm, ... from the image down to the base (>= 2 stages)
+    # The paper leaves the first layer without batch norm: it sees raw pixels.
+    stages: list[nn.Module] = [down_block(channels, hidden[0], batch_norm=False)]
+    stages += [down_block(i, o, batch_norm=batch_norm) for i, o in zip(hidden[:-2], hidden[1:-1])]
+    if stddev:
+        stages.append(MinibatchStdDev())
+    stages.append(down_block(hidden[-2] + int(stddev), hidden[-1], batch_norm=batch_norm))
+    return stages, hidden[-1] * base * base
+
+
+def _head(feature_dim: int, num_classes: int, *, discrimination: bool) -> nn.Module:
+    """The linear head, behind a minibatch discrimination layer when asked."""
+    if not discrimination:
+        return nn.Linear(feature_dim, num_classes)
+    layer = MinibatchDiscrimination(feature_dim)
+    return nn.Sequential(layer, nn.Linear(feature_dim + layer.num_kernels, num_classes))

@@ -5,15 +5,30 @@ transposed convolution per stage, the discriminator halves it with a strided con
 per stage. The blocks here are those stages, plus the weight initialisation of the DCGAN
 paper (Radford et al., 2016, section 4: "all weights were initialized from a zero-centered
 Normal distribution with standard deviation 0.02").
+
+Two layers let the discriminator look at a whole batch instead of one image at a time,
+so a generator that collapses to a few modes (a batch of near-identical samples) is
+easy to spot: :class:`MinibatchDiscrimination` (Salimans et al., 2016) and
+:class:`MinibatchStdDev` (Karras et al., 2018).
 """
 
 from __future__ import annotations
 
+import math
+
+import torch
 from torch import nn
 
 from gan_ignite.errors import UsageError
 
-__all__ = ["check_positive", "down_block", "init_dcgan_weights", "up_block"]
+__all__ = [
+    "MinibatchDiscrimination",
+    "MinibatchStdDev",
+    "check_positive",
+    "down_block",
+    "init_dcgan_weights",
+    "up_block",
+]
 
 # Layers whose weight is a plain linear map: N(0, 0.02) in the DCGAN paper.
 _LINEAR_TYPES = (
@@ -90,3 +105,94 @@ def init_dcgan_weights(module: nn.Module) -> nn.Module:
         if layer.bias is not None:
             nn.init.zeros_(layer.bias)
     return module
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Features (N, in_features) -> (N, in_features + num_kernels): each row's closeness to the others.
+
+    Salimans et al., "Improved Techniques for Training GANs" (2016), section 3.2. A
+    learned tensor ``T`` (in_features, num_kernels, kernel_dim) maps each row ``f_i`` to
+    a matrix ``M_i = f_i T`` (num_kernels, kernel_dim). For every kernel ``b`` the layer
+    measures how close row ``i`` is to the rest of the batch,
+
+        c_b(x_i) = sum over j != i of exp(-||M_i,b - M_j,b||_1),
+
+    and appends ``c(x_i)`` (num_kernels,) to the row's features. A collapsed generator
+    makes batches whose rows are all close (``c_b`` near N - 1), which real batches are
+    not, so the discriminator can tell them apart.
+
+    The pairwise distances are one broadcast (N, N, num_kernels, kernel_dim) tensor, so
+    memory grows with N**2; that is fine for the batch sizes GANs train with.
+
+    Args:
+        in_features: size of the incoming feature vectors.
+        num_kernels: number of closeness statistics ``B`` appended per row.
+        kernel_dim: size ``C`` of each kernel's projection.
+    """
+
+    def __init__(self, in_features: int, num_kernels: int = 100, kernel_dim: int = 5) -> None:
+        super().__init__()
+        self.in_features = check_positive("in_features", in_features)
+        self.num_kernels = check_positive("num_kernels", num_kernels)
+        self.kernel_dim = check_positive("kernel_dim", kernel_dim)
+        self.T = nn.Parameter(torch.empty(in_features, num_kernels * kernel_dim))
+        # std 1/sqrt(in_features) keeps M at the scale of the input features whatever
+        # their number, so exp(-L1) starts neither all 1 nor all 0. A plain Parameter,
+        # not a Linear, so init_dcgan_weights' N(0, 0.02) does not shrink it.
+        nn.init.normal_(self.T, 0.0, 1.0 / math.sqrt(in_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, in_features) -> (N, in_features + num_kernels)."""
+        m = (x @ self.T).view(-1, self.num_kernels, self.kernel_dim)  # (N, B, C)
+        distances = (m.unsqueeze(1) - m.unsqueeze(0)).abs().sum(3)  # (N, N, B)
+        # Mask the diagonal rather than subtract exp(0) = 1 from the sum: exact, and
+        # no cancellation when the other terms are tiny.
+        others = 1.0 - torch.eye(len(x), device=x.device, dtype=x.dtype)
+        closeness = (torch.exp(-distances) * others.unsqueeze(2)).sum(1)  # (N, B)
+        return torch.cat([x, closeness], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, num_kernels={self.num_kernels}, kernel_dim={self.kernel_dim}"
+
+
+class MinibatchStdDev(nn.Module):
+    """Maps (N, C, H, W) -> (N, C + 1, H, W): appends the batch's spread as one feature map.
+
+    Karras et al., "Progressive Growing of GANs" (2018), section 3. The batch is split
+    into groups of ``G`` consecutive samples; within each group the layer takes the
+    standard deviation of every feature at every position, averages it over (C, H, W)
+    to one number, and appends that number as a constant extra map to each sample of
+    the group. Generated batches with too little variety get a visibly small value.
+
+    Groups are consecutive samples, so a joint batch ``[real; fake]`` whose halves are
+    multiples of ``G`` never mixes real and generated images in one group. When N is
+    not a multiple of ``group_size``, ``G`` is the largest divisor of N not above
+    ``group_size`` (N = 6, group_size = 4: groups of 3); if that divisor is 1 (N a
+    prime above ``group_size``) the whole batch is one group, since a group of one
+    has no spread to measure. The deviation is the population one (divide by G) with
+    1e-8 under the square root, as in the paper, so a batch of one gives 1e-4.
+
+    Args:
+        group_size: the largest number of samples per group.
+    """
+
+    def __init__(self, group_size: int = 4) -> None:
+        super().__init__()
+        self.group_size = check_positive("group_size", group_size)
+
+    def group(self, n: int) -> int:
+        """The group size ``G`` used for a batch of ``n`` samples."""
+        g = max(d for d in range(1, min(self.group_size, n) + 1) if n % d == 0)
+        return n if g == 1 else g
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, C, H, W) -> (N, C + 1, H, W)."""
+        n, _, h, w = x.shape
+        g = self.group(n)
+        groups = x.reshape(n // g, g, -1)  # (N/G, G, C*H*W)
+        std = torch.sqrt(groups.var(dim=1, correction=0) + 1e-8)  # (N/G, C*H*W)
+        stat = std.mean(dim=1).repeat_interleave(g)  # (N,): each group's value, per sample
+        return torch.cat([x, stat.view(n, 1, 1, 1).expand(n, 1, h, w)], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"group_size={self.group_size}"
