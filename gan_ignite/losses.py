@@ -564,7 +564,8 @@ class SemiSupervisedLoss(GANLoss):
     :func:`bce_gen_loss` for G (or feature matching, by wrapping this loss in
     :class:`FeatureMatching`). On top, D minimises the cross-entropy of the real batch's
     labelled examples (:func:`supervised_cross_entropy`; labels < 0 mark unlabelled
-    ones), observed as ``dis/supervised`` with ``dis/accuracy`` on the same examples.
+    ones), observed as ``dis/supervised`` with ``dis/accuracy`` on the same examples
+    (only in iterations whose batch has labels).
     ``dis/real`` and ``dis/fake`` report the probability ``sigmoid(logsumexp(l))``.
 
     Batches must be ``(images, labels)``.
@@ -598,8 +599,12 @@ class SemiSupervisedLoss(GANLoss):
                 "SemiSupervisedLoss needs labelled batches (images, labels); mark unlabelled images with label -1"
             )
         supervised = supervised_cross_entropy(inputs.real_out, inputs.labels)
-        accuracy = labelled_accuracy(inputs.real_out, inputs.labels)
-        return {"loss": self.supervised_weight * supervised, "supervised": supervised.detach(), "accuracy": accuracy}
+        terms = {"loss": self.supervised_weight * supervised}
+        # A batch without labels has no accuracy: observing 0 would drag the logged mean down.
+        if bool((inputs.labels >= 0).any()):
+            terms["supervised"] = supervised.detach()
+            terms["accuracy"] = labelled_accuracy(inputs.real_out, inputs.labels)
+        return terms
 
     def _logits(self, class_logits: Tensor) -> Tensor:
         if class_logits.dim() != 2 or class_logits.shape[1] != self.num_classes:

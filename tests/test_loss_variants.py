@@ -491,3 +491,16 @@ def test_variant_runs_in_the_update_step(make_loss, dis_kind, dis_batches, extra
         assert observation["dis/accuracy"] in (0.0, 0.25, 0.5, 0.75, 1.0)  # of the 4 labelled images
     if dis_kind == "energy":
         assert observation["dis/real"] >= 0 and 0 <= observation["gen/pull_away"] <= 1
+
+
+def test_ssgan_observes_accuracy_only_for_batches_with_labels():
+    from gan_ignite.losses import SemiSupervisedLoss, StepInputs
+
+    loss = SemiSupervisedLoss(3)
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0]])
+    unlabelled = loss.dis_extra(StepInputs(torch.nn.Identity(), logits, logits, torch.tensor([-1, -1]), logits))
+    assert set(unlabelled) == {"loss"} and unlabelled["loss"].item() == 0.0
+    labelled = loss.dis_extra(StepInputs(torch.nn.Identity(), logits, logits, torch.tensor([0, -1]), logits))
+    assert labelled["accuracy"].item() == 1.0
+    expected = torch.nn.functional.cross_entropy(logits[:1], torch.tensor([0]))
+    torch.testing.assert_close(labelled["supervised"], expected)
