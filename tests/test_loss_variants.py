@@ -375,7 +375,7 @@ def test_semi_supervised_loss_checks_labels_and_output_shape():
 def test_registry_builds_every_variant_by_name():
     assert list(LOSSES) == ["gan", "minimax", "lsgan", "ebgan", "hinge", "wgan-gp", "ssgan"]
     assert isinstance(get_loss("lsgan", a=-1, b=1, c=0), LSGANLoss)
-    assert repr(get_loss("ebgan")) == "EBGANLoss(margin=1.0, pt_weight=0.1)"
+    assert repr(get_loss("ebgan")) == "EBGANLoss(margin=0.3, pt_weight=0.1)"
     assert repr(get_loss("wgan-gp", gp_weight=5)) == "WGANGPLoss(gp_weight=5.0)"
     assert get_loss("ssgan", num_classes=10).num_classes == 10
     assert isinstance(get_loss("hinge"), HingeLoss)
