@@ -1,0 +1,80 @@
+"""Feature matching (Salimans et al. 2016): a generator term that wraps any :class:`GANLoss`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gan_ignite.errors import UsageError
+from gan_ignite.losses.base import GANLoss, StepInputs, _check_non_negative, merge_terms
+
+__all__ = ["feature_matching_loss", "FeatureMatching"]
+
+
+def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tensor:
+    """Feature matching ``‖mean_batch f(x) - mean_batch f(G(z))‖²`` (Salimans et al. 2016).
+
+    Instead of fooling D outright, G matches the batch statistics of D's intermediate
+    features on real data, a target that does not move as fast as D's verdict.
+
+    Args:
+        real_features: (N, F) discriminator features of real images (detach them: they
+            are the target).
+        fake_features: (M, F) features of generated images.
+
+    Returns:
+        The squared L2 distance between the two mean feature vectors, a scalar tensor.
+    """
+    return (real_features.mean(0) - fake_features.mean(0)).square().sum()
+
+
+class FeatureMatching(GANLoss):
+    """Adds feature matching (Salimans et al. 2016) to the generator step of any loss.
+
+    Everything is delegated to ``base``; the generator step also minimises
+    ``weight * ‖mean_batch f(x) - mean_batch f(G(z))‖²`` (:func:`feature_matching_loss`)
+    with ``f = dis.features``, (N, ...) images -> (N, F), real features held fixed. It is
+    observed unweighted as ``gen/feature_matching``. Extra terms of ``base`` (a gradient
+    penalty, a supervised term) are kept: their losses add up.
+
+    Args:
+        base: the loss to extend, e.g. ``get_loss("ssgan", num_classes=10)``.
+        weight: weight of the feature matching term, non-negative.
+    """
+
+    name = "feature-matching"
+
+    def __init__(self, base: GANLoss, weight: float = 1.0) -> None:
+        if not isinstance(base, GANLoss):
+            raise UsageError(f"Argument `base` should be a GANLoss, but given {base!r}")
+        self.base = base
+        self.weight = _check_non_negative("weight", weight)
+
+    def discriminator(self, real_out: Any, fake_out: Any) -> dict[str, Tensor]:
+        return self.base.discriminator(real_out, fake_out)
+
+    def generator(self, fake_out: Any) -> dict[str, Tensor]:
+        return self.base.generator(fake_out)
+
+    def dis_output(self, out: Any) -> Tensor:
+        return self.base.dis_output(out)
+
+    def dis_extra(self, inputs: StepInputs) -> dict[str, Tensor]:
+        return self.base.dis_extra(inputs)
+
+    def gen_extra(self, inputs: StepInputs) -> dict[str, Tensor]:
+        features = getattr(inputs.dis, "features", None)
+        if not callable(features):
+            raise UsageError(
+                f"Argument `dis` should have a `features(x) -> (N, F)` method for feature matching, "
+                f"but {type(inputs.dis).__name__} has none"
+            )
+        # The real statistics are the target, not a path for gradients; no_grad saves the
+        # graph, detach covers features that return their input (no op to cut).
+        with torch.no_grad():
+            real_features = features(inputs.real).detach()
+        matching = feature_matching_loss(real_features, features(inputs.fake))
+        own = {"loss": self.weight * matching, "feature_matching": matching.detach()}
+        return merge_terms(self.base.gen_extra(inputs), own)
