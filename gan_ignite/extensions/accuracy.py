@@ -17,6 +17,7 @@ from torch import nn
 
 from gan_ignite.errors import UsageError
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
+from gan_ignite.extensions.images import inference
 from gan_ignite.triggers import TriggerLike, get_trigger
 
 __all__ = ["ClassifierAccuracy", "classifier_accuracy"]
@@ -34,13 +35,8 @@ def classifier_accuracy(dis: nn.Module, loader: Iterable, device: str | torch.de
         loader: batches ``(images (N, C, H, W), labels (N,))`` with labels in ``[0, K)``.
         device: where ``dis`` lives.
     """
-    was_training = dis.training
-    dis.eval()
-    try:
-        with torch.no_grad():
-            correct, total = _count_correct(dis, loader, torch.device(device))
-    finally:
-        dis.train(was_training)
+    with inference(dis):
+        correct, total = _count_correct(dis, loader, torch.device(device))
     if not total:
         raise UsageError("Argument `loader` should give at least one labelled image, but given an empty loader")
     return correct / total

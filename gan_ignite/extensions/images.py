@@ -9,7 +9,9 @@ eval mode and restores the generator's previous mode.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -18,7 +20,36 @@ from torch import nn
 from gan_ignite.extensions._files import write_atomic
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
 
-__all__ = ["SampleGrid", "generate"]
+__all__ = ["SampleGrid", "generate", "inference", "save_grid"]
+
+
+@contextlib.contextmanager
+def inference(module: nn.Module) -> Iterator[None]:
+    """Run ``module`` under ``no_grad`` in eval mode, then restore its previous mode.
+
+    What every extension that looks at a network needs: batch norm on its running
+    statistics, no autograd graph, and training resuming exactly as it was.
+    """
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        module.train(was_training)
+
+
+def save_grid(trainer: Any, grid: torch.Tensor, name: str, filename: str) -> None:
+    """Publish a (3, H, W) grid in ``trainer.images[name]`` and save it as ``out/images/filename``.
+
+    ``filename`` is a pattern; ``{epoch}`` and ``{iteration}`` are filled in.
+    """
+    from torchvision.utils import save_image
+
+    trainer.images[name] = grid
+    state = trainer.engine.state
+    path = trainer.out / "images" / filename.format(epoch=state.epoch, iteration=state.iteration)
+    write_atomic(path, lambda f: save_image(grid, f, format="png"))
 
 
 def generate(gen: nn.Module, noise: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
@@ -32,13 +63,8 @@ def generate(gen: nn.Module, noise: torch.Tensor, batch_size: int = 256) -> torc
     Returns:
         (N, C, H, W) images on the CPU.
     """
-    was_training = gen.training
-    gen.eval()
-    try:
-        with torch.no_grad():
-            return torch.cat([gen(chunk).float().cpu() for chunk in noise.split(batch_size)])
-    finally:
-        gen.train(was_training)
+    with inference(gen):
+        return torch.cat([gen(chunk).float().cpu() for chunk in noise.split(batch_size)])
 
 
 class SampleGrid(Extension):
@@ -80,15 +106,12 @@ class SampleGrid(Extension):
         self.nrow = max(1, round(math.sqrt(n)))
 
     def __call__(self, trainer: Any) -> None:
-        from torchvision.utils import make_grid, save_image
+        from torchvision.utils import make_grid
 
         images = generate(self.gen, self.noise.to(self.device))
         # Generators end in tanh: map [-1, 1] to [0, 1] for display.
         grid = make_grid(images, nrow=self.nrow, normalize=True, value_range=(-1, 1), padding=2)
-        trainer.images[self.image_name] = grid
-        state = trainer.engine.state
-        path = trainer.out / "images" / self.filename.format(epoch=state.epoch, iteration=state.iteration)
-        write_atomic(path, lambda f: save_image(grid, f, format="png"))
+        save_grid(trainer, grid, self.image_name, self.filename)
 
     def state_dict(self) -> dict[str, Any]:
         return {"noise": self.noise}

@@ -6,7 +6,7 @@ images get low energy. Each epoch this extension saves one picture of a fixed ba
 real images above their reconstructions, at the same grid positions. The images are
 chosen once and checkpointed with the extension, so successive pictures compare the
 same inputs. Reconstructing runs under ``no_grad`` in eval mode and restores the
-discriminator's previous mode, through :func:`~gan_ignite.extensions.images.generate`.
+discriminator's previous mode, through :func:`~gan_ignite.extensions.images.inference`.
 """
 
 from __future__ import annotations
@@ -18,27 +18,10 @@ import torch
 from torch import nn
 
 from gan_ignite.errors import UsageError
-from gan_ignite.extensions._files import write_atomic
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
-from gan_ignite.extensions.images import generate
+from gan_ignite.extensions.images import inference, save_grid
 
 __all__ = ["ReconstructionGrid"]
-
-
-class _Reconstructor(nn.Module):
-    """``dis.reconstruct`` as a module, so :func:`generate` can run it.
-
-    It starts in ``dis``'s mode: ``generate`` restores the mode it finds, and
-    ``train(mode)`` passes down to ``dis``.
-    """
-
-    def __init__(self, dis: nn.Module) -> None:
-        super().__init__()
-        self.dis = dis
-        self.training = dis.training
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dis.reconstruct(x)
 
 
 class ReconstructionGrid(Extension):
@@ -90,19 +73,14 @@ class ReconstructionGrid(Extension):
         return max(1, round(math.sqrt(2 * len(self.images))))
 
     def __call__(self, trainer: Any) -> None:
-        from torchvision.utils import save_image
-
-        grid = self.grid()
-        trainer.images[self.image_name] = grid
-        state = trainer.engine.state
-        path = trainer.out / "images" / self.filename.format(epoch=state.epoch, iteration=state.iteration)
-        write_atomic(path, lambda f: save_image(grid, f, format="png"))
+        save_grid(trainer, self.grid(), self.image_name, self.filename)
 
     def grid(self) -> torch.Tensor:
         """(3, H, W) in [0, 1]: the real images' grid above the reconstructions' grid."""
         from torchvision.utils import make_grid
 
-        reconstructions = generate(_Reconstructor(self.dis), self.images.to(self.device))
+        with inference(self.dis):
+            reconstructions = self.dis.reconstruct(self.images.to(self.device)).float().cpu()
         halves = [
             make_grid(batch.float(), nrow=self.nrow, normalize=True, value_range=(-1, 1), padding=2)
             for batch in (self.images, reconstructions)
