@@ -90,12 +90,27 @@ def _clear_run_dir(out: Path) -> None:
             path.unlink()
 
 
-def write_config(config: ExperimentConfig) -> None:
-    """Save the resolved settings as ``config.json`` in the run directory."""
+def write_config(config: ExperimentConfig, experiment: str | None = None) -> None:
+    """Save the resolved settings as ``config.json`` in the run directory.
+
+    ``experiment`` names the module that built the run (``experiments.gan_mnist``), so
+    tools such as ``python -m gan_ignite.evaluate RUN_DIR`` can rebuild its networks.
+    """
     settings = dataclasses.asdict(config)
     settings["device"] = config.resolved_device()
+    if experiment is not None:
+        settings["experiment"] = experiment
     text = json.dumps(settings, indent=2) + "\n"
     write_atomic(Path(config.out) / "config.json", lambda f: f.write(text.encode()))
+
+
+def _module_name(build: Callable) -> str:
+    """The importable name of the module defining ``build``, also under ``python -m``."""
+    name = build.__module__
+    if name == "__main__":
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        name = spec.name if spec is not None else name
+    return name
 
 
 def run_experiment(build: Callable[[C], Trainer], config: C) -> Trainer:
@@ -117,7 +132,7 @@ def run_experiment(build: Callable[[C], Trainer], config: C) -> Trainer:
             trainer.check_not_finished()
         elif config.force:
             _clear_run_dir(Path(config.out))
-        write_config(config)
+        write_config(config, experiment=_module_name(build))
         trainer.run()
     except UsageError as exc:
         fail(str(exc))

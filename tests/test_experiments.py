@@ -33,6 +33,7 @@ def test_two_epochs_leave_the_whole_run_directory(tmp_path):
     run(gan_mnist, out, "--epochs", "2")
     config = json.loads((out / "config.json").read_text())
     assert config["epochs"] == 2 and config["dataset"] == "digits" and config["device"] == "cpu"
+    assert config["experiment"] == "experiments.gan_mnist"
     log = read_log(out)
     assert [(e["epoch"], e["iteration"]) for e in log] == [(1, 6), (2, 12)]
     assert all(KEYS <= set(e) for e in log)
