@@ -22,3 +22,23 @@ def shared_data() -> Path:
             pytest.fail(f"{reason}; CI always has them")
         pytest.skip(reason)
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Tests never read or fill the user's cache of extractors and real statistics."""
+    before = os.environ.get("GAN_IGNITE_CACHE")
+    os.environ["GAN_IGNITE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield Path(os.environ["GAN_IGNITE_CACHE"])
+    if before is None:
+        del os.environ["GAN_IGNITE_CACHE"]
+    else:
+        os.environ["GAN_IGNITE_CACHE"] = before
+
+
+@pytest.fixture(scope="session")
+def digits_extractor():
+    """A small extractor trained on the fly on the digits training part (about 10 s)."""
+    from gan_ignite.train_extractor import train_extractor
+
+    return train_extractor("digits", epochs=8, log=lambda line: None)
