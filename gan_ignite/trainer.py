@@ -9,12 +9,26 @@ alongside.
 
 Failures follow Chainer: every extension's ``on_error`` runs, the exception propagates,
 and every extension's ``finalize`` runs in any case.
+
+Resuming is exact, also in the middle of an epoch: when the loader shuffles with a
+:class:`~gan_ignite.sampling.ResumableSampler`, the trainer points it at the epoch and
+position the engine's counters say at every epoch start (a plain Ignite ``Engine``
+would restart a resumed epoch's data from a fresh, differently shuffled iterator), and
+the sampler's seed is part of the trainer's state.
+
+SIGINT and SIGTERM stop a run cleanly: the iteration under way finishes, the engine
+stops before fetching the next batch, every extension's ``on_error`` sees a
+:class:`TrainingInterrupted` (the snapshot extension saves a checkpoint there) and it
+propagates.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +37,10 @@ from ignite.engine import Engine, Events
 from torch import Tensor
 
 from gan_ignite.errors import UsageError
+from gan_ignite.sampling import ResumableSampler
 from gan_ignite.triggers import TriggerLike, get_trigger
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "TrainingInterrupted"]
 
 UpdateFn = Callable[[Engine, Any], Mapping[str, float]]
 
@@ -38,6 +53,23 @@ class _Entry:
 
     def hook(self, name: str) -> Callable[..., None] | None:
         return getattr(self.extension, name, None)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """A run stopped by a signal at an iteration boundary (a ``KeyboardInterrupt``).
+
+    Raised by :meth:`Trainer.run` after ``iteration`` finished completely (every
+    extension and Ignite handler ran), so a checkpoint taken then resumes exactly.
+
+    Attributes:
+        signum: the signal, e.g. ``signal.SIGINT`` (2) or ``signal.SIGTERM`` (15).
+        iteration: the last finished iteration.
+        epoch: the epoch that iteration belongs to (from 1; 0 before the first).
+    """
+
+    def __init__(self, signum: int, iteration: int, epoch: int) -> None:
+        super().__init__(f"{signal.Signals(signum).name} at iteration {iteration} (epoch {epoch})")
+        self.signum, self.iteration, self.epoch = signum, iteration, epoch
 
 
 def _reraise(engine: Engine, exc: BaseException) -> None:
@@ -57,11 +89,16 @@ class Trainer:
         out: the run directory extensions write into.
 
     Attributes:
+        stop_signals: the signals that stop ``run()`` at the next iteration boundary
+            with :class:`TrainingInterrupted` (set it to ``()`` to keep Python's
+            handlers); handled only when ``run()`` is called from the main thread.
         engine: the Ignite ``Engine``; attach any Ignite handler to it.
         observation: the latest iteration's observation.
         images: image tensors that extensions made this iteration, by name (writers
             put sample grids here; readers such as TensorBoard log them).
     """
+
+    stop_signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(
         self,
@@ -77,7 +114,13 @@ class Trainer:
         self.observation: dict[str, float] = {}
         self.images: dict[str, Tensor] = {}
         self.engine = Engine(self._process)
+        self.engine.add_event_handler(Events.EPOCH_STARTED, self._position_sampler)
         self.engine.add_event_handler(Events.ITERATION_COMPLETED, self._run_extensions)
+        # Checked before each batch is fetched: every handler of the previous iteration,
+        # Ignite's included, has run, and no batch of the next one was taken.
+        self.engine.add_event_handler(Events.GET_BATCH_STARTED, self._stop_if_signalled)
+        self._signal: int | None = None
+        self._interrupted = False
         self._extensions: dict[str, _Entry] = {}
         self._order: list[_Entry] | None = None
         self._elapsed_before = 0.0
@@ -118,6 +161,45 @@ class Trainer:
                 entry.extension(self)
 
     # -- the loop --------------------------------------------------------------------
+    @property
+    def sampler(self) -> ResumableSampler | None:
+        """The loader's :class:`~gan_ignite.sampling.ResumableSampler`, if it has one."""
+        sampler = getattr(self.loader, "sampler", None)
+        return sampler if isinstance(sampler, ResumableSampler) else None
+
+    def _position_sampler(self, engine: Engine) -> None:
+        sampler, state = self.sampler, engine.state
+        if sampler is None or not state.epoch_length:
+            return
+        # Mid-epoch after a resume, Ignite fetches only the epoch's remaining batches
+        # from a fresh iterator: start the epoch's order after the ones already done.
+        done = state.iteration % state.epoch_length
+        sampler.set_epoch(state.epoch - 1, start=done * self.loader.batch_size)
+
+    def _request_stop(self, signum: int, frame: Any) -> None:
+        self._signal = signum  # only a flag: the iteration under way must finish
+
+    def _stop_if_signalled(self, engine: Engine) -> None:
+        if self._signal is not None and not self._interrupted:
+            self._interrupted = True
+            engine.terminate(skip_completed=True)
+
+    @contextlib.contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """Handle ``stop_signals`` while the block runs, then restore the previous handlers."""
+        self._signal, self._interrupted = None, False
+        if threading.current_thread() is not threading.main_thread():
+            yield  # Python delivers signals to the main thread only
+            return
+        previous = {signum: signal.getsignal(signum) for signum in self.stop_signals}
+        for signum in previous:
+            signal.signal(signum, self._request_stop)
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
     def _process(self, engine: Engine, batch: Any) -> dict[str, float]:
         self.images = {}
         self.observation = dict(self.updater(engine, batch))
@@ -130,8 +212,17 @@ class Trainer:
         return self._elapsed_before + running
 
     def run(self) -> None:
-        """Train until the stop trigger, with Chainer's failure semantics."""
+        """Train until the stop trigger, with Chainer's failure semantics.
+
+        Raises:
+            TrainingInterrupted: a signal of ``stop_signals`` arrived; the run stopped
+                after the iteration under way, and every ``on_error`` saw it.
+        """
         self.check_not_finished()
+        with self._stop_on_signals():
+            self._run()
+
+    def _run(self) -> None:
         entries = self._ordered()
         for entry in entries:
             if (initialize := entry.hook("initialize")) is not None:
@@ -142,6 +233,9 @@ class Trainer:
         self._start_time = time.perf_counter()
         try:
             self.engine.run(self.loader, **self.stop_kwargs)
+            if self._interrupted:
+                self._rewind_terminated_engine()
+                raise TrainingInterrupted(self._signal, *self._position())
         except BaseException as exc:
             for entry in entries:
                 if (on_error := entry.hook("on_error")) is not None:
@@ -152,6 +246,18 @@ class Trainer:
             for entry in entries:
                 if (finalize := entry.hook("finalize")) is not None:
                     finalize(self)
+
+    def _rewind_terminated_engine(self) -> None:
+        # After terminate() Ignite would start a new epoch on the next run(); reloading
+        # the counters makes it continue the interrupted one, as a resume from disk does.
+        self.engine.should_terminate = False
+        self.engine.load_state_dict(self.engine.state_dict())
+
+    def _position(self) -> tuple[int, int]:
+        """The last finished iteration and the epoch it belongs to."""
+        state = self.engine.state
+        epoch = (state.iteration - 1) // state.epoch_length + 1 if state.iteration and state.epoch_length else 0
+        return state.iteration, epoch
 
     def check_not_finished(self) -> None:
         """Raise :class:`UsageError` if a resumed state already reached the stop trigger.
@@ -173,8 +279,8 @@ class Trainer:
 
     # -- state -----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """The engine counters, elapsed time and every stateful extension's state."""
-        return {
+        """The engine counters, elapsed time, the sampler's seed and every stateful extension's state."""
+        state = {
             "engine": self.engine.state_dict(),
             "elapsed_time": self.elapsed_time,
             "extensions": {
@@ -183,10 +289,15 @@ class Trainer:
                 if hasattr(entry.extension, "state_dict")
             },
         }
+        if self.sampler is not None:
+            state["sampler"] = self.sampler.state_dict()
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.engine.load_state_dict(state["engine"])
         self._elapsed_before = float(state["elapsed_time"])
+        if self.sampler is not None and "sampler" in state:  # older checkpoints have none
+            self.sampler.load_state_dict(state["sampler"])
         for name, ext_state in state["extensions"].items():
             if name in self._extensions:
                 self._extensions[name].extension.load_state_dict(ext_state)
