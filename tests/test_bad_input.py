@@ -1,81 +1,313 @@
-"""Bad input: one clear line on stderr, exit status 2, and the run directory untouched."""
+"""Bad input: one clear line on stderr, exit status 2, and every existing file left as it was.
+
+Each case of :data:`CASES` runs an experiment in-process with bad options against a real
+run directory (made once per module) and the folders and files the case needs (made per
+test under ``tmp_path``). It checks the whole stderr line, the exit status, that nothing
+was logged that a real process would print, and that not one byte, file or folder of the
+existing run or of ``tmp_path`` changed. A few cases also run as real processes.
+"""
 
 import hashlib
+import io
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
+import torch
+from PIL import Image
 
-from experiments import gan_mnist
+from experiments import ebgan_mnist, gan_mnist
+from tests.conftest import PROJECT_ROOT
 
 SMALL = ["--limit", "64", "--batch-size", "16", "--image-size", "16", "--feature-maps", "8", "--z-dim", "8",
          "--n-samples", "4", "--no-progress"]
+ARGPARSE = "python -m experiments.gan_mnist: error:"
+ANY = "<any>"  # in an expected line: any text
 
 
 @pytest.fixture(scope="module")
 def existing_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("existing")
-    gan_mnist.main([*SMALL, "--epochs", "1", "--out", str(out)])
+    gan_mnist.main([*SMALL, "--epochs", "1", "--out", str(out)])  # 4 iterations: checkpoint_4.pt
     return out
 
 
 def fingerprint(root):
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file's SHA-256 and every folder under ``root``."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in sorted(root.rglob("*"))}
 
 
-def expect_failure(argv, message, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        gan_mnist.main(argv)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    assert message in err, err
+def png_bytes(seed):
+    pixels = torch.randint(0, 256, (8, 8, 3), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.numpy()).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
+def folder_with(path, files):
+    path.mkdir()
+    for name, data in files.items():
+        (path / name).write_bytes(data)
+    return path
+
+
+def images_and(name, data):
+    return {**{f"{i}.png": png_bytes(i) for i in range(4)}, name: data}
+
+
+def run_copy(path, existing_run, checkpoint_bytes):
+    """A copy of the existing run whose checkpoint holds ``checkpoint_bytes(original)``."""
+    shutil.copytree(existing_run, path)
+    checkpoint = path / "checkpoints" / "checkpoint_4.pt"
+    checkpoint.write_bytes(checkpoint_bytes(checkpoint.read_bytes()))
+    return path
+
+
+class WritesMarker:
+    """Unpickling this calls ``Path(marker).touch()``: a crafted checkpoint's payload."""
+
+    def __init__(self, marker):
+        self.marker = Path(marker)
+
+    def __reduce__(self):
+        return Path.touch, (self.marker,)
+
+
+def crafted(tmp):
+    buffer = io.BytesIO()
+    torch.save({"gen": WritesMarker(tmp / "marker"), "trainer": {}}, buffer)
+    return lambda original: buffer.getvalue()
+
+
+def read_only(path):
+    path.mkdir()
+    path.chmod(0o500)
+    return path
+
+
+def a_file(path, data):
+    path.write_bytes(data)
+    return path
+
+
+# Folders and files a case names as {name}; made only when a case uses them.
+PLACES = {
+    "empty": lambda tmp, run: folder_with(tmp / "empty", {}),
+    "file": lambda tmp, run: a_file(tmp / "file.txt", b"keep me"),
+    "noimages": lambda tmp, run: folder_with(tmp / "noimages", {"notes.txt": b"no images here"}),
+    "corrupt": lambda tmp, run: folder_with(tmp / "corrupt", images_and("broken.png", b"not a png at all")),
+    "truncated": lambda tmp, run: folder_with(tmp / "truncated", images_and("cut.png", png_bytes(9)[:100])),
+    "notempty": lambda tmp, run: folder_with(tmp / "notempty", {"notes.txt": b"mine"}),
+    "norun": lambda tmp, run: folder_with(tmp / "norun", {"config.json": b"{}"}),
+    "readonly": lambda tmp, run: read_only(tmp / "readonly"),
+    "cutckpt": lambda tmp, run: run_copy(tmp / "cutckpt", run, lambda data: data[: len(data) // 2]),
+    "crafted": lambda tmp, run: run_copy(tmp / "crafted", run, crafted(tmp)),
+}
+
+
+def is_root():
+    return getattr(os, "geteuid", lambda: -1)() == 0
+
+
+def cannot_write_in(folder):
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return False
+    except OSError:
+        return True
+
+
+NEEDS_NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is visible")
+NEEDS_NON_ROOT = pytest.mark.skipif(is_root(), reason="root ignores directory permissions")
+NEEDS_SYSFS = pytest.mark.skipif(not (sys.platform == "linux" and cannot_write_in("/sys")),
+                                 reason="needs Linux's sysfs, where no one can create files")
+MISMATCH = "does not match this run: {} ; resume with the options the run was started with".replace(" ;", ";")
+
+
+def case(args, expected, module=gan_mnist, marks=(), id=None):
+    return pytest.param(module, args, expected, marks=marks, id=id)
+
+
+FORCE = ["--out", "{run}", "--force", "--epochs", "1"]  # replacing the existing run, had the options been good
 CASES = [
-    (["--dataset", "imagenet"], "Argument `dataset` should be one of digits, mnist, fashion-mnist, cifar10"),
-    (["--dataset", "mnist", "--data-root", "{empty}"], "--data-root"),
-    (["--image-size", "30"], "Argument `image_size` should be one of 16, 28, 32, 64, but given 30"),
-    (["--epochs", "0"], "--epochs should be a positive integer, but given 0"),
-    (["--epochs", "-3"], "--epochs should be a positive integer, but given -3"),
-    (["--epochs", "two"], "argument --epochs: invalid int value: 'two'"),
-    (["--batch-size", "5000"], "is larger than the dataset"),
-    (["--classes", "11"], "11"),
-    (["--loss", "wgan"], "Argument `loss` should be one of gan, minimax"),
-    (["--device", "tpu"], "--device should be one of auto, cpu, cuda"),
+    # datasets
+    case([*FORCE, "--dataset", "imagenet"], "error: Argument `dataset` should be one of digits, mnist, fashion-mnist, "
+         "cifar10 or a folder of images, but given 'imagenet'", id="unknown dataset"),
+    case([*FORCE, "--dataset", "{tmp}/missing"], "error: Argument `dataset` should be one of digits, mnist, "
+         "fashion-mnist, cifar10 or a folder of images, but the folder '{tmp}/missing' does not exist; pass one that "
+         "does", id="missing image folder"),
+    case([*FORCE, "--dataset", "{empty}"], "error: No images (png, jpg, jpeg, bmp, gif, webp) found under {empty}; "
+         "pass a folder that holds some", id="empty image folder"),
+    case([*FORCE, "--dataset", "{noimages}"], "error: No images (png, jpg, jpeg, bmp, gif, webp) found under "
+         "{noimages}; pass a folder that holds some", id="folder without images"),
+    case([*FORCE, "--dataset", "{corrupt}"], "error: Cannot read image {corrupt}/broken.png (cannot identify image "
+         "file '{corrupt}/broken.png'); remove or replace it", id="corrupt image in the folder"),
+    case([*FORCE, "--dataset", "{truncated}"], "error: Cannot read image {truncated}/cut.png (Truncated File Read); "
+         "remove or replace it", id="truncated image in the folder"),
+    case([*FORCE, "--dataset", "{file}"], "error: Argument `dataset` should be a folder of images, but given the "
+         "file {file}; pass the folder that holds it", id="dataset is a file"),
+    case([*FORCE, "--dataset", "mnist", "--data-root", "{empty}"], "error: MNIST not found under {empty} (download "
+         "failed: <any>): expected {empty}/MNIST/raw/train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz "
+         "(gzipped or not); pass --data-root pointing at the folder that holds MNIST/, or run once with network "
+         "access to download it", id="no MNIST under --data-root"),
+    case([*FORCE, "--classes", "11"], "error: Argument `classes` should hold some of the labels of digits (0, 1, 2, "
+         "3, 4, 5, 6, 7, 8, 9), but given [11]", id="unknown class"),
+    case([*FORCE, "--limit", "-1"], "error: --limit should be zero (all images) or more, but given -1",
+         id="negative limit"),
+    # sizes and numbers
+    case([*FORCE, "--image-size", "30"], "error: Argument `image_size` should be one of 16, 28, 32, 64, but given "
+         "30; pass --image-size with one of them", id="image size the model cannot produce"),
+    case([*FORCE, "--image-size", "0"], "error: --image-size should be a positive integer, but given 0",
+         id="zero image size"),
+    case([*FORCE, "--batch-size", "65"], "error: Argument `batch_size` (65) is larger than the dataset (64 images); "
+         "pass a smaller --batch-size", id="batch larger than the dataset with drop_last"),
+    case([*FORCE, "--batch-size", "-4"], "error: --batch-size should be a positive integer, but given -4",
+         id="negative batch size"),
+    case([*FORCE, "--epochs", "0"], "error: --epochs should be a positive integer, but given 0", id="zero epochs"),
+    case([*FORCE, "--epochs", "-3"], "error: --epochs should be a positive integer, but given -3",
+         id="negative epochs"),
+    case([*FORCE, "--epochs", "two"], f"{ARGPARSE} argument --epochs: invalid int value: 'two' (see --help)",
+         id="non-numeric epochs"),
+    case([*FORCE, "--lr", "fast"], f"{ARGPARSE} argument --lr: invalid float value: 'fast' (see --help)",
+         id="non-numeric learning rate"),
+    case([*FORCE, "--lr", "0"], "error: --lr should be a positive number, but given 0.0", id="zero learning rate"),
+    case([*FORCE, "--lr", "nan"], "error: --lr should be a positive number, but given nan", id="nan learning rate"),
+    case([*FORCE, "--beta1", "1.5"], "error: --beta1 should be at least 0 and less than 1, but given 1.5",
+         id="Adam beta out of range"),
+    case([*FORCE, "--seed", "-1"], "error: --seed should be an integer from 0 to 2**32 - 1, but given -1",
+         id="negative seed"),
+    case([*FORCE, "--z-dim", "0"], "error: Argument `z_dim` should be a positive integer, but given 0",
+         id="zero noise size"),
+    case([*FORCE, "--n-dis", "0"], "error: Argument `n_dis` should be a positive integer, but given 0",
+         id="zero discriminator steps"),
+    case([*FORCE, "--num-workers", "-1"], "error: --num-workers should be zero or more, but given -1",
+         id="negative workers"),
+    case([*FORCE, "--n-reconstructions", "0"], "error: --n-reconstructions should be a positive integer, but given "
+         "0", module=ebgan_mnist, id="zero EBGAN reconstructions"),
+    # names and flags
+    case([*FORCE, "--loss", "wgan"], "error: Argument `loss` should be one of gan, minimax, lsgan, ebgan, hinge, "
+         "wgan-gp, ssgan, but given 'wgan'", id="unknown loss"),
+    case([*FORCE, "--dis-batches", "both"], "error: Argument `dis_batches` should be one of separate, joint, but "
+         "given 'both'", id="unknown discriminator batches"),
+    case([*FORCE, "--device", "tpu"], "error: --device should be one of auto, cpu, cuda, but given 'tpu'",
+         id="unknown device"),
+    case([*FORCE, "--device", "cuda"], "error: --device cuda was given but no CUDA device is visible; pass --device "
+         "cpu or auto", marks=NEEDS_NO_CUDA, id="cuda without CUDA"),
+    case([*FORCE, "--bogus", "3"], f"{ARGPARSE} unrecognized arguments: --bogus 3 (see --help)",
+         id="unknown option"),
+    case([*FORCE, "--resume"], "error: --resume and --force contradict each other; pass one of them",
+         id="resume and force"),
+    # the run directory
+    case(["--out", "{run}"], "error: --out {run} already holds a run (config.json, log.jsonl, images, checkpoints, "
+         "tb, plots); pass --resume to continue it, --force to replace it, or choose another --out",
+         id="new run into an existing run"),
+    case(["--out", "{notempty}"], "error: --out {notempty} is not empty (notes.txt) and holds no run; choose a new "
+         "or empty directory, or pass --force to write the run beside those files", id="new run into other files"),
+    case(["--out", "{file}"], "error: --out {file} is a file, not a directory; pass a directory path",
+         id="out is a file"),
+    case(["--out", "{file}/run"], "error: --out {file}/run lies inside the file {file}, not a directory; pass a "
+         "directory path", id="out inside a file"),
+    case(["--out", "{readonly}/run"], "error: --out {readonly}/run is not writable (Permission denied in "
+         "{readonly}); pass a directory you can write to", marks=NEEDS_NON_ROOT, id="unwritable out"),
+    case(["--out", "/sys/gan_ignite_run"], "error: --out /sys/gan_ignite_run is not writable (<any> in /sys); pass a "
+         "directory you can write to", marks=NEEDS_SYSFS, id="out on a read-only file system"),
+    # resuming
+    case(["--out", "{empty}", "--resume"], "error: --resume: no checkpoint in {empty}/checkpoints; start the run "
+         "without --resume", id="resume with no run"),
+    case(["--out", "{norun}", "--resume"], "error: --resume: no checkpoint in {norun}/checkpoints; start it afresh "
+         "with --force", id="resume of a run without checkpoint"),
+    case(["--out", "{run}", "--resume", "--epochs", "1"], "error: The run already reached epoch 1 of 1; pass a "
+         "larger number of epochs to continue it", id="resume of a finished run"),
+    case(["--out", "{run}", "--resume", "--epochs", "2", "--feature-maps", "16"], "error: Checkpoint "
+         "{run}/checkpoints/checkpoint_4.pt " + MISMATCH.format("gen.net.0.weight has shape [256, 8] in the "
+         "checkpoint but [512, 8] here (and 10 more differences)"), id="checkpoint of another width"),
+    case(["--out", "{run}", "--resume", "--epochs", "2"], "error: Checkpoint {run}/checkpoints/checkpoint_4.pt "
+         + MISMATCH.format("dis.encoder.0.0.weight is missing from the checkpoint (and 33 more differences)"),
+         module=ebgan_mnist, id="checkpoint of another variant"),
+    case(["--out", "{cutckpt}", "--resume", "--epochs", "2"], "error: Cannot read checkpoint "
+         "{cutckpt}/checkpoints/checkpoint_4.pt (the file is cut off: it ends before its zip archive does); delete "
+         "it to resume from an earlier one", id="truncated checkpoint"),
+    case(["--out", "{crafted}", "--resume", "--epochs", "2"], "error: Cannot read checkpoint "
+         "{crafted}/checkpoints/checkpoint_4.pt (it holds objects other than tensors and plain data, which are never "
+         "unpickled: <any>); delete it to resume from an earlier one", id="crafted checkpoint"),
 ]
 
 
-@pytest.mark.parametrize("extra, message", CASES)
-def test_bad_option_leaves_an_existing_run_intact(extra, message, existing_run, tmp_path, capsys):
-    before = fingerprint(existing_run)
-    extra = [a.replace("{empty}", str(tmp_path)) for a in extra]
-    # --force would replace the run, but only once the options are known to be good.
-    expect_failure([*SMALL, "--epochs", "1", "--out", str(existing_run), "--force", *extra], message, capsys)
-    assert fingerprint(existing_run) == before
+def substitute(text, places):
+    return re.sub(r"\{(\w+)\}", lambda m: str(places[m.group(1)]), text)
 
 
-def test_resume_without_checkpoint(tmp_path, capsys):
-    expect_failure([*SMALL, "--out", str(tmp_path), "--resume"], "--resume: no checkpoint in", capsys)
-    assert list(tmp_path.iterdir()) == []
+def expected_pattern(expected, places):
+    parts = [re.escape(substitute(part, places)) for part in expected.split(ANY)]
+    return "[^\n]*".join(parts) + "\n"
 
 
-def test_resume_of_a_finished_run(existing_run, capsys):
-    before = fingerprint(existing_run)
-    expect_failure([*SMALL, "--epochs", "1", "--out", str(existing_run), "--resume"],
-                   "The run already reached epoch 1 of 1; pass a larger number of epochs", capsys)
-    assert fingerprint(existing_run) == before
+@pytest.fixture
+def make_places(tmp_path, existing_run):
+    made = {"tmp": tmp_path, "run": existing_run}
+
+    def make(texts):
+        for name in sorted({m for t in texts for m in re.findall(r"\{(\w+)\}", t)} - set(made)):
+            made[name] = PLACES[name](tmp_path, existing_run)
+        return made
+
+    yield make
+    if "readonly" in made:
+        made["readonly"].chmod(0o700)  # so that pytest can clean up
 
 
-def test_resume_with_another_model_configuration(existing_run, capsys):
-    before = fingerprint(existing_run)
-    expect_failure([*SMALL[:-3], "--feature-maps", "16", "--no-progress", "--epochs", "2",
-                    "--out", str(existing_run), "--resume"],
-                   "does not match this run (size mismatch for", capsys)
-    assert fingerprint(existing_run) == before
+@pytest.mark.parametrize("module, args, expected", CASES)
+def test_bad_input_is_one_line_and_damages_nothing(module, args, expected, make_places, existing_run, tmp_path,
+                                                   capsys, caplog):
+    assert len(CASES) >= 20
+    places = make_places([*args, expected])
+    argv = [*SMALL, *[substitute(a, places) for a in args]]
+    before = fingerprint(existing_run), fingerprint(tmp_path)
+    capsys.readouterr()
+    with caplog.at_level(logging.WARNING), pytest.raises(SystemExit) as exit_info:
+        module.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(expected_pattern(expected, places), err), err
+    # A real process would print records of this level on stderr (Python's last-resort handler).
+    assert [r.getMessage() for r in caplog.records] == []
+    assert (fingerprint(existing_run), fingerprint(tmp_path)) == before
 
 
-def test_out_is_a_file(tmp_path, capsys):
-    target = tmp_path / "file.txt"
-    target.write_text("keep me")
-    expect_failure([*SMALL, "--out", str(target)], "is a file, not a directory", capsys)
-    assert target.read_text() == "keep me"
+def test_case_ids_are_distinct():
+    ids = [c.id for c in CASES]
+    assert len(set(ids)) == len(ids) >= 20
+
+
+def test_an_image_that_fails_only_when_decoded_stops_a_real_process_in_one_line(tmp_path):
+    # A JPEG cut in half passes the header check; the worker that decodes it fails mid-run.
+    # As a real process: nothing but the error line on stderr (no Ignite log, no worker
+    # traceback), and the process exits instead of waiting for its worker.
+    folder = tmp_path / "images"
+    folder.mkdir()
+    pixels = torch.randint(0, 256, (32, 32, 3), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    for i in range(7):
+        Image.fromarray(pixels.roll(i, 0).numpy()).save(folder / f"{i}.jpg")
+    data = (folder / "6.jpg").read_bytes()
+    (folder / "6.jpg").write_bytes(data[: len(data) * 2 // 3])  # headers intact, pixel data cut
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.gan_mnist", *SMALL, "--dataset", str(folder), "--batch-size", "7",
+         "--num-workers", "1", "--out", str(out)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,  # a hung exit fails here
+    )
+    assert result.returncode == 2
+    assert re.fullmatch(
+        rf"error: Cannot read image {re.escape(str(folder / '6.jpg'))} \(image file is truncated \([^()]*\)\); "
+        r"remove or replace it\n",
+        result.stderr,
+    ), result.stderr
+    assert (out / "config.json").is_file()  # it failed in the run, not before it
+    assert list((out / "checkpoints").iterdir()) == []
