@@ -1,0 +1,171 @@
+"""Measure samples offline: ``python -m gan_ignite.evaluate RUN_DIR`` or ``--images FOLDER``.
+
+With a run directory, the generator is rebuilt from the run's ``config.json`` (which
+names its experiment module) and latest checkpoint, and ``--n`` images are sampled from
+seeded noise. With ``--images``, every image of a folder is measured. The real side is
+``--dataset`` / ``--data-root`` (a run's own by default), its training split.
+Prints one JSON object: ``fid``, ``kid``, ``is``, ``confident``, ``classes``,
+``max_class_share``, ``n``::
+
+    python -m gan_ignite.evaluate result --n 10000
+    python -m gan_ignite.evaluate --images samples/ --dataset mnist --data-root ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gan_ignite.errors import UsageError
+
+__all__ = ["evaluate_run", "evaluate_folder", "load_run_generator", "main"]
+
+
+def _read_run_config(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise UsageError(f"{run_dir} has no config.json; pass a gan_ignite run directory (the --out of a run)")
+    settings = json.loads(path.read_text())
+    if "experiment" not in settings:
+        raise UsageError(f"{path} does not name its experiment (an older run); evaluate its samples with --images")
+    return settings
+
+
+def load_run_generator(run_dir: str | Path, device: str = "cpu") -> tuple[nn.Module, int, Any]:
+    """The generator of a run's latest checkpoint, its noise size and the run's config.
+
+    The experiment module named in ``config.json`` builds the run's trainer exactly as
+    training did, then the latest checkpoint is loaded into it (``weights_only``).
+    """
+    from gan_ignite.extensions.snapshot import latest_checkpoint, load_snapshot
+
+    run_dir = Path(run_dir)
+    settings = _read_run_config(run_dir)
+    module = importlib.import_module(settings["experiment"])
+    fields = {f.name for f in dataclasses.fields(module.Config)}
+    # The run's settings, on this device, without re-running its evaluations.
+    options = {**settings, "out": str(run_dir), "device": device, "eval_interval": 0}
+    config = module.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items() if k in fields})
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise UsageError(f"{run_dir} has no checkpoint to evaluate; train it for at least one snapshot interval")
+    trainer = module.build(config)
+    load_snapshot(trainer, checkpoint)
+    return trainer.updater.gen, trainer.updater.z_dim, config
+
+
+def _samples(gen: nn.Module, z_dim: int, n: int, batch_size: int, seed: int, device: str) -> Iterator[Tensor]:
+    from gan_ignite.extensions.images import generate
+
+    # Own generator: the same seed draws the same noise for every run compared.
+    rng = torch.Generator().manual_seed(seed)
+    for start in range(0, n, batch_size):
+        noise = torch.randn(min(batch_size, n - start), z_dim, generator=rng)
+        yield generate(gen, noise.to(device))
+
+
+def _folder_batches(folder: str, extractor: Any, batch_size: int) -> Iterator[Tensor]:
+    from torch.utils.data import DataLoader
+
+    from gan_ignite.data import load_dataset
+
+    size = extractor.info.image_size if hasattr(extractor, "info") else 299
+    channels = extractor.info.channels if hasattr(extractor, "info") else 3
+    dataset = load_dataset(Path(folder), image_size=size, channels=channels)
+    for images, _ in DataLoader(dataset, batch_size=batch_size):
+        yield images
+
+
+def _extractor(dataset: str, features: str, extractor: str | None, inception_weights: str | None) -> nn.Module:
+    from gan_ignite.extractors import InceptionExtractor, load_extractor
+
+    if features == "inception":
+        return InceptionExtractor(inception_weights)
+    return load_extractor(dataset, extractor)
+
+
+def evaluate_run(
+    run_dir: str | Path, n: int = 10000, *, batch_size: int = 500, seed: int = 0, device: str = "cpu",
+    dataset: str | None = None, data_root: str | None = None, features: str = "domain",
+    extractor: str | None = None, inception_weights: str | None = None,
+) -> dict[str, float]:
+    """Quality of ``n`` samples of a run's latest generator (see the module docstring)."""
+    from gan_ignite.metrics import measure, reference_for
+
+    gen, z_dim, config = load_run_generator(run_dir, device)
+    dataset, data_root = dataset or config.dataset, data_root or config.data_root
+    net = _extractor(dataset, features, extractor, inception_weights).to(device)
+    reference = reference_for(net, dataset, data_root, classes=config.classes or None)
+    return measure(_samples(gen, z_dim, n, batch_size, seed, device), net, reference)
+
+
+def evaluate_folder(
+    folder: str | Path, dataset: str, data_root: str | None = None, *, batch_size: int = 500,
+    device: str = "cpu", features: str = "domain", extractor: str | None = None,
+    inception_weights: str | None = None,
+) -> dict[str, float]:
+    """Quality of every image in ``folder`` against ``dataset``'s training split."""
+    from gan_ignite.metrics import measure, reference_for
+
+    net = _extractor(dataset, features, extractor, inception_weights).to(device)
+    reference = reference_for(net, dataset, data_root)
+    return measure(_folder_batches(str(folder), net, batch_size), net, reference)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from gan_ignite.config import _Parser
+
+    parser = _Parser(prog="python -m gan_ignite.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("run_dir", nargs="?", help="a run directory (the --out of a training run)")
+    parser.add_argument("--images", help="a folder of images to measure instead of a run")
+    parser.add_argument("--dataset", help="the real data: a run's own by default; required with --images")
+    parser.add_argument("--data-root", help="where the real dataset lives (a run's own by default)")
+    parser.add_argument("--n", type=int, default=10000, help="samples drawn from a run's generator")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--features", choices=("domain", "inception"), default="domain",
+                        help="domain: the dataset's trained classifier; inception: Inception-v3 (weights file)")
+    parser.add_argument("--extractor", help="a domain extractor file (default: the cached one of --dataset)")
+    parser.add_argument("--inception-weights", help="Inception-v3 weights file (default: in the cache)")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> dict[str, float]:
+    if (args.run_dir is None) == (args.images is None):
+        raise UsageError("pass either a run directory or --images FOLDER")
+    common = dict(batch_size=args.batch_size, device=args.device, features=args.features,
+                  extractor=args.extractor, inception_weights=args.inception_weights)
+    if args.images is not None:
+        if args.dataset is None:
+            raise UsageError("--images needs --dataset naming the real data to compare with, e.g. --dataset mnist")
+        return evaluate_folder(args.images, args.dataset, args.data_root, **common)
+    if args.n < 2:
+        raise UsageError(f"--n should be at least 2, but given {args.n}")
+    return evaluate_run(args.run_dir, args.n, seed=args.seed, dataset=args.dataset, data_root=args.data_root, **common)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from gan_ignite.cli import fail
+    from gan_ignite.metrics import QUALITY_KEYS
+
+    args = _parser().parse_args(argv)
+    if args.batch_size < 1:
+        fail(f"--batch-size should be a positive integer, but given {args.batch_size}")
+    try:
+        result = _run(args)
+    except UsageError as exc:
+        fail(str(exc))
+    print(json.dumps({key: result[key] for key in QUALITY_KEYS}))
+
+
+if __name__ == "__main__":
+    main()

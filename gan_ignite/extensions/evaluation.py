@@ -1,0 +1,114 @@
+"""Sample-quality evaluation during training, and the best-FID checkpoint.
+
+Chainer's ``Evaluator`` for a GAN: every N epochs the generator samples a fixed number
+of images from one fixed noise (its own seeded RNG, so every evaluation sees the same
+noise and training's RNGs are untouched), :class:`~gan_ignite.metrics.SampleQuality`
+measures them, and the results join the iteration's observation as ``eval/fid``,
+``eval/kid``, ``eval/is``, ``eval/confident``, ``eval/classes`` and
+``eval/max_class_share``: LogReport, PrintReport and TensorBoard report them like any
+other key. With ``keep_best``, Ignite's ``Checkpoint`` with a score function keeps the
+snapshot of the lowest FID so far as ``checkpoints/best_fid_checkpoint_<iteration>.pt``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
+from gan_ignite.metrics import Reference, measure
+
+__all__ = ["Evaluation", "EVAL_KEYS"]
+
+EVAL_KEYS = ("fid", "kid", "is", "confident", "classes", "max_class_share")
+
+
+class Evaluation(Extension):
+    """Measures the generator's samples and publishes ``eval/*`` observations.
+
+    A writer (priority 300): it runs before LogReport reads the observation, and before
+    the snapshot of the same iteration.
+
+    Args:
+        gen: the generator.
+        z_dim: its noise size.
+        extractor: the feature extractor (:mod:`gan_ignite.extractors`).
+        reference: the real statistics in the extractor's space.
+        n: samples per evaluation.
+        batch_size: samples per generator forward pass.
+        seed: seed of the fixed evaluation noise.
+        device: where the generator runs.
+        keep_best: keep the lowest-FID snapshot in ``checkpoints/``.
+    """
+
+    trigger = (1, "epoch")
+    priority = PRIORITY_WRITER
+    name = "Evaluation"
+
+    def __init__(
+        self,
+        gen: nn.Module,
+        z_dim: int,
+        extractor: nn.Module,
+        reference: Reference,
+        n: int = 1000,
+        batch_size: int = 500,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        keep_best: bool = True,
+    ) -> None:
+        self.gen, self.z_dim, self.extractor, self.reference = gen, z_dim, extractor, reference
+        self.n, self.batch_size, self.seed, self.device = n, batch_size, seed, device
+        self.keep_best = keep_best
+        self.last: dict[str, float] = {}
+        self._best = None
+        self._best_state: dict[str, Any] | None = None
+
+    def initialize(self, trainer: Any) -> None:
+        if not self.keep_best:
+            return
+        from ignite.handlers import Checkpoint
+
+        from gan_ignite.extensions.snapshot import CHECKPOINT_DIR, _SafeDiskSaver, _to_save
+
+        self._best = Checkpoint(
+            _to_save(trainer),
+            # Deletes the previous best only once the new one is written: a kill keeps one.
+            _SafeDiskSaver(trainer.out / CHECKPOINT_DIR),
+            filename_prefix="best_fid",
+            filename_pattern="{filename_prefix}_{name}_{global_step}.{ext}",
+            score_function=lambda engine: -self.last["fid"],  # Checkpoint keeps the highest score
+            n_saved=1,
+            global_step_transform=lambda engine, _: engine.state.iteration,
+        )
+        if self._best_state is not None:  # a resumed run knows the best FID so far
+            self._best.load_state_dict(self._best_state)
+
+    def _batches(self) -> Iterator[Tensor]:
+        from gan_ignite.extensions.images import generate
+
+        rng = torch.Generator().manual_seed(self.seed)
+        for start in range(0, self.n, self.batch_size):
+            noise = torch.randn(min(self.batch_size, self.n - start), self.z_dim, generator=rng)
+            yield generate(self.gen, noise.to(self.device))
+
+    def __call__(self, trainer: Any) -> None:
+        self.last = measure(self._batches(), self.extractor, self.reference)
+        trainer.observation.update({f"eval/{key}": float(self.last[key]) for key in EVAL_KEYS})
+        if self._best is not None:
+            self._best(trainer.engine)
+
+    @property
+    def best_checkpoint(self) -> str | None:
+        """The file of the lowest-FID snapshot so far, or ``None``."""
+        return None if self._best is None or self._best.last_checkpoint is None else str(self._best.last_checkpoint)
+
+    def state_dict(self) -> dict[str, Any]:
+        best = self._best.state_dict() if self._best is not None else self._best_state
+        return {"best": best or {"_saved": []}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._best_state = state["best"]

@@ -1,0 +1,130 @@
+"""``python -m gan_ignite.evaluate`` and the Evaluation extension, on tiny digits runs."""
+
+import json
+
+import pytest
+from torchvision.utils import save_image
+
+from experiments import gan_mnist
+from gan_ignite import evaluate
+from gan_ignite.data import load_dataset
+from gan_ignite.extensions import load_snapshot
+from gan_ignite.extractors import extractor_path
+from gan_ignite.metrics import QUALITY_KEYS
+
+SMALL = ["--limit", "64", "--batch-size", "16", "--image-size", "16", "--feature-maps", "8", "--z-dim", "8",
+         "--n-samples", "4", "--no-progress", "--log-interval", "4"]
+
+
+@pytest.fixture(scope="module")
+def cached_extractor(digits_extractor):
+    """The digits extractor where runs and the evaluate command look for it."""
+    digits_extractor.save(extractor_path("digits"))
+    return digits_extractor
+
+
+@pytest.fixture(scope="module")
+def evaluated_run(cached_extractor, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    gan_mnist.main([*SMALL, "--epochs", "3", "--eval-interval", "1", "--eval-samples", "64", "--out", str(out)])
+    return out
+
+
+def read_log(out):
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def run_cli(argv, capsys):
+    evaluate.main(argv)
+    return json.loads(capsys.readouterr().out)
+
+
+def test_evaluation_logs_eval_keys_every_epoch_and_keeps_the_best_fid(evaluated_run):
+    log = read_log(evaluated_run)
+    assert len(log) == 3
+    for entry in log:
+        assert {"eval/fid", "eval/kid", "eval/is", "eval/confident", "eval/classes", "eval/max_class_share"} <= set(entry)
+        assert 0 <= entry["eval/confident"] <= 1 and 1 <= entry["eval/classes"] <= 10
+    best = min(log, key=lambda e: e["eval/fid"])
+    files = sorted(p.name for p in (evaluated_run / "checkpoints").glob("best_fid_*"))
+    assert files == [f"best_fid_checkpoint_{best['iteration']}.pt"]
+
+
+def test_evaluation_scalars_reach_tensorboard(evaluated_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(evaluated_run / "tb")).Reload()
+    fid = events.Scalars("eval/fid")
+    log = read_log(evaluated_run)
+    assert [e.step for e in fid] == [entry["iteration"] for entry in log]
+    assert [e.value for e in fid] == pytest.approx([entry["eval/fid"] for entry in log], rel=1e-6)
+
+
+def test_evaluate_run_dir_reproduces_the_last_evaluation(evaluated_run, capsys):
+    result = run_cli([str(evaluated_run), "--n", "64"], capsys)
+    assert list(result) == list(QUALITY_KEYS) and result["n"] == 64
+    last = read_log(evaluated_run)[-1]  # same generator, same seeded noise
+    for key in ("fid", "kid", "is", "confident", "classes", "max_class_share"):
+        assert result[key] == pytest.approx(last[f"eval/{key}"], rel=1e-6), key
+
+
+def test_best_fid_checkpoint_loads_into_a_trainer(evaluated_run):
+    config = gan_mnist.Config(limit=64, batch_size=16, image_size=16, feature_maps=8, z_dim=8, n_samples=4,
+                              out=str(evaluated_run), device="cpu", epochs=3)
+    trainer = gan_mnist.build(config)
+    (best,) = (evaluated_run / "checkpoints").glob("best_fid_*")
+    load_snapshot(trainer, best)
+    assert trainer.engine.state.iteration == int(best.stem.rsplit("_", 1)[1])
+
+
+def test_resumed_run_keeps_one_best_checkpoint(cached_extractor, tmp_path):
+    argv = [*SMALL, "--eval-interval", "1", "--eval-samples", "32", "--out", str(tmp_path)]
+    gan_mnist.main([*argv, "--epochs", "2"])
+    gan_mnist.main([*argv, "--epochs", "4", "--resume"])
+    log = read_log(tmp_path)
+    best = min(log, key=lambda e: e["eval/fid"])
+    files = sorted(p.name for p in (tmp_path / "checkpoints").glob("best_fid_*"))
+    assert files == [f"best_fid_checkpoint_{best['iteration']}.pt"]
+
+
+@pytest.fixture(scope="module")
+def digit_folders(tmp_path_factory):
+    """PNG folders of real digits: 300 of every class, and only the 0s."""
+    digits = load_dataset("digits")
+    root = tmp_path_factory.mktemp("folders")
+    for name, keep in (("all", lambda label: True), ("zeros", lambda label: label == 0)):
+        (root / name).mkdir()
+        for i in range(300):
+            image, label = digits[i]
+            if keep(label):
+                save_image(image * 0.5 + 0.5, root / name / f"{i:04d}.png")
+    return root
+
+
+def test_evaluate_images_of_real_digits(cached_extractor, digit_folders, capsys):
+    everything = run_cli(["--images", str(digit_folders / "all"), "--dataset", "digits"], capsys)
+    zeros = run_cli(["--images", str(digit_folders / "zeros"), "--dataset", "digits"], capsys)
+    assert everything["n"] == 300 and everything["classes"] == 10 and everything["confident"] > 0.8
+    assert zeros["classes"] == 1 and zeros["max_class_share"] == 1.0
+    assert zeros["fid"] > 5 * everything["fid"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "error: pass either a run directory or --images FOLDER"),
+        (["{tmp}", "--images", "{tmp}"], "error: pass either a run directory or --images FOLDER"),
+        (["--images", "{tmp}"], "error: --images needs --dataset naming the real data to compare with"),
+        (["{tmp}"], "has no config.json; pass a gan_ignite run directory (the --out of a run)"),
+        (["--images", "{tmp}", "--dataset", "fashion-mnist"], "No feature extractor for 'fashion-mnist'"),
+        (["--images", "{tmp}", "--dataset", "digits", "--batch-size", "0"], "--batch-size should be a positive"),
+        (["{tmp}", "--n", "1"], "--n should be at least 2, but given 1"),
+        (["--n", "x"], "argument --n: invalid int value: 'x'"),
+    ],
+)
+def test_bad_input_gives_one_line(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main([a.replace("{tmp}", str(tmp_path)) for a in argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
