@@ -12,20 +12,25 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import math
 import pkgutil
+import shlex
 import shutil
+import signal
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from gan_ignite.config import ExperimentConfig
-from gan_ignite.errors import UsageError
+from gan_ignite.errors import DivergenceError, UsageError, one_line
 from gan_ignite.extensions._files import write_atomic
 from gan_ignite.extensions.snapshot import latest_checkpoint, load_snapshot
-from gan_ignite.trainer import Trainer
+from gan_ignite.trainer import Trainer, TrainingInterrupted
 
-__all__ = ["run_experiment", "console_main", "fail", "RUN_ENTRIES"]
+__all__ = ["run_experiment", "resume_command", "console_main", "fail", "RUN_ENTRIES"]
 
 C = TypeVar("C", bound=ExperimentConfig)
 
@@ -43,10 +48,15 @@ def fail(message: str) -> NoReturn:
 def check_config(config: ExperimentConfig) -> None:
     """Reject option values no run can use, naming the option."""
     positive = ("epochs", "batch_size", "image_size", "log_interval", "snapshot_interval", "n_saved", "n_samples")
+    # Options of some experiments only; those the library checks itself are not repeated.
+    positive += ("hidden", "n_reconstructions")
     for name in positive:
-        value = getattr(config, name)
+        value = getattr(config, name, 1)
         if value < 1:
             raise UsageError(f"--{name.replace('_', '-')} should be a positive integer, but given {value}")
+    if not 0 <= config.seed < 2**32:  # NumPy's seed range; ignite's manual_seed seeds NumPy too
+        raise UsageError(f"--seed should be an integer from 0 to 2**32 - 1, but given {config.seed}")
+    _check_optimizer_options(config)
     if config.limit < 0:
         raise UsageError(f"--limit should be zero (all images) or more, but given {config.limit}")
     if config.num_workers < 0:
@@ -62,23 +72,64 @@ def check_config(config: ExperimentConfig) -> None:
         raise UsageError("--resume and --force contradict each other; pass one of them")
 
 
+def _check_optimizer_options(config: ExperimentConfig) -> None:
+    """Adam's learning rate and betas, which torch would reject with a traceback (or NaN)."""
+    lr = getattr(config, "lr", None)
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        raise UsageError(f"--lr should be a positive number, but given {lr}")
+    for name in ("beta1", "beta2"):
+        beta = getattr(config, name, None)
+        if beta is not None and not 0 <= beta < 1:
+            raise UsageError(f"--{name} should be at least 0 and less than 1, but given {beta}")
+
+
 def check_run_dir(config: ExperimentConfig) -> Path | None:
-    """Check ``--out`` against ``--resume``/``--force``; return the checkpoint to resume, if any."""
+    """Check ``--out`` against ``--resume``/``--force``; return the checkpoint to resume, if any.
+
+    A new run goes into a new or empty directory, or with ``--force`` into one that
+    holds a run (which is then replaced) or other files (kept beside it): two runs'
+    logs are never mixed by accident.
+    """
     out = Path(config.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a directory; pass a directory path")
+    _check_writable(out)
+    existing = [name for name in RUN_ENTRIES if (out / name).exists()]
     if config.resume:
         checkpoint = latest_checkpoint(out)
         if checkpoint is None:
-            raise UsageError(f"--resume: no checkpoint in {out / 'checkpoints'}; start the run without --resume")
+            remedy = "start it afresh with --force" if existing else "start the run without --resume"
+            raise UsageError(f"--resume: no checkpoint in {out / 'checkpoints'}; {remedy}")
         return checkpoint
-    existing = [name for name in RUN_ENTRIES if (out / name).exists()]
     if existing and not config.force:
         raise UsageError(
             f"--out {out} already holds a run ({', '.join(existing)}); "
             f"pass --resume to continue it, --force to replace it, or choose another --out"
         )
+    others = sorted(p.name for p in out.iterdir()) if out.is_dir() and not existing else []
+    if others and not config.force:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise UsageError(
+            f"--out {out} is not empty ({shown}) and holds no run; choose a new or empty directory, "
+            f"or pass --force to write the run beside those files"
+        )
     return None
+
+
+def _check_writable(out: Path) -> None:
+    """``out``, or the folder that would hold it, is a directory this process can write in."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a directory; pass a directory path")
+    folder = next(p for p in (out, *out.parents) if p.exists())
+    if not folder.is_dir():
+        raise UsageError(f"--out {out} lies inside the file {folder}, not a directory; pass a directory path")
+    try:
+        # An unnamed temporary file (O_TMPFILE on Linux): nothing appears in the folder.
+        # Asking os.access instead would be wrong for root and on read-only mounts.
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"--out {out} is not writable ({exc.strerror or exc} in {folder}); pass a directory you can write to"
+        ) from None
 
 
 def _clear_run_dir(out: Path) -> None:
@@ -134,9 +185,50 @@ def run_experiment(build: Callable[[C], Trainer], config: C) -> Trainer:
             _clear_run_dir(Path(config.out))
         write_config(config, experiment=_module_name(build))
         trainer.run()
-    except UsageError as exc:
-        fail(str(exc))
+    except (UsageError, DivergenceError) as exc:
+        # The traceback's frames hold the data loader's iterator; freed now, its worker
+        # processes are shut down before the interpreter exits, not left waiting.
+        traceback.clear_frames(exc.__traceback__)
+        fail(one_line(exc))
+    except TrainingInterrupted as exc:
+        _exit_interrupted(exc, config, _module_name(build))
+    except KeyboardInterrupt:  # before training started: nothing to save
+        sys.stderr.write("interrupted before training started; nothing was saved\n")
+        sys.exit(128 + signal.SIGINT)
+    except BaseException as exc:  # a bug: its traceback prints, but must not leave workers hanging the exit
+        traceback.clear_frames(exc.__traceback__)
+        raise
     return trainer
+
+
+def resume_command(config: ExperimentConfig, module: str) -> str:
+    """The command line that continues the run ``config`` describes: its options and ``--resume``."""
+    args = ["--out", config.out]
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.name in ("out", "resume", "force") or value == f.default:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, tuple):
+            args += [flag, *map(str, value)]
+        else:
+            args += [flag, str(value)]
+    return shlex.join(["python", "-m", module, *args, "--resume"])
+
+
+def _exit_interrupted(exc: TrainingInterrupted, config: ExperimentConfig, module: str) -> NoReturn:
+    """One line on how the run stopped and how to continue it; exit 128 + the signal number."""
+    checkpoint, command = latest_checkpoint(config.out), resume_command(config, module)
+    if checkpoint is None:
+        outcome = "nothing was saved; start again with --force"
+    elif checkpoint.name == f"checkpoint_{exc.iteration}.pt":
+        outcome = f"checkpoint saved: {checkpoint}; continue with: {command}"
+    else:  # a trainer without a snapshot extension
+        outcome = f"no checkpoint of this iteration (latest: {checkpoint}); continue from it with: {command}"
+    sys.stderr.write(f"interrupted at iteration {exc.iteration} (epoch {exc.epoch}); {outcome}\n")
+    sys.exit(128 + exc.signum)
 
 
 def _experiment_names() -> list[str]:

@@ -46,6 +46,7 @@ class ExperimentConfig:
     num_workers: int = option(0, "data loader worker processes")
     log_interval: int = option(10, "iterations between TensorBoard scalars")
     snapshot_interval: int = option(1, "epochs between checkpoints")
+    snapshot_iterations: int = option(0, "also checkpoint every N iterations (0: by --snapshot-interval only)")
     n_saved: int = option(3, "how many of the newest checkpoints to keep")
     n_samples: int = option(64, "images in each epoch's sample grid")
     progress: bool = option(True, "show a progress bar (on a terminal)")
@@ -69,6 +70,11 @@ class GANConfig(ExperimentConfig):
     beta2: float = option(0.999, "Adam beta2")
     n_dis: int = option(1, "discriminator steps per generator step")
     dis_batches: str = option("separate", "separate or joint real/fake discriminator batches")
+    eval_interval: int = option(
+        0, "epochs between sample-quality evaluations (0: none); needs the dataset's feature extractor, "
+        "see python -m gan_ignite.train_extractor"
+    )
+    eval_samples: int = option(1000, "samples per sample-quality evaluation")
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,19 @@ from torch.utils.data import DataLoader, Dataset
 from gan_ignite import extensions as E
 from gan_ignite.config import DCGANConfig, ExperimentConfig, GANConfig
 from gan_ignite.errors import UsageError
+from gan_ignite.extensions.snapshot import snapshot_trigger
 from gan_ignite.losses import GANLoss
+from gan_ignite.sampling import ResumableSampler, ignore_stop_signals
 from gan_ignite.trainer import Trainer
 from gan_ignite.updaters import make_gan_step
 
-__all__ = ["dataset_from_config", "dcgan_models", "make_loader", "standard_extensions", "gan_trainer", "REPORT_KEYS"]
+__all__ = [
+    "dataset_from_config", "dcgan_models", "make_loader", "evaluation", "standard_extensions", "gan_trainer",
+    "REPORT_KEYS", "EVAL_REPORT_KEYS",
+]
 
 REPORT_KEYS = ["epoch", "iteration", "gen/loss", "dis/loss", "dis/real", "dis/fake", "elapsed_time"]
+EVAL_REPORT_KEYS = ["eval/fid", "eval/is", "eval/classes"]
 
 
 def dataset_from_config(config: ExperimentConfig) -> Dataset:
@@ -62,35 +68,68 @@ def dcgan_models(
 
 
 def make_loader(dataset: Dataset, config: ExperimentConfig) -> DataLoader:
-    """A shuffling loader that drops the last incomplete batch (GAN steps want equal batches)."""
+    """A shuffling loader that drops the last incomplete batch (GAN steps want equal batches).
+
+    It shuffles with a :class:`~gan_ignite.sampling.ResumableSampler` seeded by
+    ``config.seed``, so a run resumed mid-epoch continues the epoch's order, and its
+    workers' seeds follow from ``(seed, epoch)``.
+    """
     size = len(dataset)  # type: ignore[arg-type]
     if config.batch_size > size:
         raise UsageError(
             f"Argument `batch_size` ({config.batch_size}) is larger than the dataset ({size} images); "
             f"pass a smaller --batch-size"
         )
+    sampler = ResumableSampler(dataset, seed=config.seed)  # type: ignore[arg-type]
     return DataLoader(
         dataset,
         batch_size=config.batch_size,
-        shuffle=True,
+        sampler=sampler,
         drop_last=True,
         num_workers=config.num_workers,
         pin_memory=config.resolved_device() == "cuda",
-        persistent_workers=config.num_workers > 0,
+        # Workers are started every epoch (not persistent), seeded from the sampler's
+        # (seed, epoch): a resumed run's workers get the seeds an uninterrupted run's got.
+        generator=sampler.worker_generator,
+        worker_init_fn=ignore_stop_signals if config.num_workers > 0 else None,
     )
 
 
+def evaluation(config: GANConfig, gen: nn.Module, z_dim: int) -> E.Evaluation:
+    """The sample-quality extension for the run's dataset, with the cached extractor.
+
+    Raises:
+        UsageError: no extractor for the dataset (with the command that trains one).
+    """
+    from gan_ignite.extractors import load_extractor
+    from gan_ignite.metrics import reference_for
+
+    if config.eval_samples < 2:
+        raise UsageError(f"--eval-samples should be at least 2, but given {config.eval_samples}")
+    device = config.resolved_device()
+    extractor = load_extractor(config.dataset).to(device)
+    reference = reference_for(extractor, config.dataset, config.data_root, classes=config.classes or None)
+    return E.Evaluation(gen, z_dim, extractor, reference, n=config.eval_samples, seed=config.seed, device=device)
+
+
 def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Module, z_dim: int) -> None:
-    """Log, console table, progress bar, sample grids, TensorBoard, plots and snapshots."""
+    """Log, divergence checks, console table, progress bar, sample grids, TensorBoard, plots, snapshots."""
     trainer.extend(E.LogReport(trigger=(1, "epoch")))
-    trainer.extend(E.PrintReport(REPORT_KEYS))
+    trainer.extend(
+        E.DivergenceCheck(gen, z_dim, interval=(config.log_interval, "iteration"), device=config.resolved_device())
+    )
+    evaluating = getattr(config, "eval_interval", 0) > 0
+    trainer.extend(E.PrintReport(REPORT_KEYS[:-1] + EVAL_REPORT_KEYS + REPORT_KEYS[-1:] if evaluating else REPORT_KEYS))
     if config.progress and sys.stderr.isatty():  # a bar in a log file is noise
         trainer.extend(E.ProgressBar())
     trainer.extend(E.SampleGrid(gen, z_dim, n=config.n_samples, seed=config.seed, device=config.resolved_device()))
+    if evaluating:
+        trainer.extend(evaluation(config, gen, z_dim), trigger=(config.eval_interval, "epoch"))
     trainer.extend(E.TensorBoardReport(trigger=(config.log_interval, "iteration")))
     trainer.extend(E.PlotReport(["dis/loss", "gen/loss"], filename="loss.png"))
     trainer.extend(E.PlotReport(["dis/real", "dis/fake"], filename="dis_output.png"))
-    trainer.extend(E.snapshot(n_saved=config.n_saved), trigger=(config.snapshot_interval, "epoch"))
+    snapshots = snapshot_trigger(config.snapshot_interval, config.snapshot_iterations)
+    trainer.extend(E.snapshot(n_saved=config.n_saved), trigger=snapshots)
 
 
 def gan_trainer(

@@ -3,8 +3,8 @@
 Each module holds one concern: :class:`LogReport`, :class:`PrintReport`,
 :class:`ProgressBar`, :class:`Snapshot` (and resuming), :class:`SampleGrid`,
 :class:`TensorBoardReport`, :class:`PlotReport`, :class:`ReconstructionGrid`,
-:class:`ClassifierAccuracy`. Write your own with :func:`make_extension` or by subclassing
-:class:`Extension`.
+:class:`ClassifierAccuracy`, :class:`Evaluation`, :class:`DivergenceCheck`. Write your own
+with :func:`make_extension` or by subclassing :class:`Extension`.
 """
 
 from gan_ignite.extensions.accuracy import ClassifierAccuracy, classifier_accuracy
@@ -16,6 +16,8 @@ from gan_ignite.extensions.extension import (
     Extension,
     make_extension,
 )
+from gan_ignite.extensions.divergence import DivergenceCheck
+from gan_ignite.extensions.evaluation import Evaluation
 from gan_ignite.extensions.images import SampleGrid, generate
 from gan_ignite.extensions.log_report import LogReport
 from gan_ignite.extensions.print_report import PrintReport
@@ -44,6 +46,8 @@ __all__ = [
     "TensorBoardReport",
     "PlotReport",
     "ReconstructionGrid",
+    "Evaluation",
     "ClassifierAccuracy",
     "classifier_accuracy",
+    "DivergenceCheck",
 ]

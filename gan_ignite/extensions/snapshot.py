@@ -1,26 +1,42 @@
 """Snapshots: the whole training state in Ignite ``Checkpoint`` files, and resuming from them.
 
 A snapshot holds what continuing a run needs: the generator and discriminator, both
-optimizers, the trainer (engine counters, elapsed time, every stateful extension's
-state such as the fixed sample noise and the log) and every RNG state. It is written by
-Ignite's ``Checkpoint`` with a ``DiskSaver`` (atomic: temporary file, then rename) as
-``out/checkpoints/checkpoint_<iteration>.pt``, keeping the last ``n_saved``.
+optimizers, the trainer (engine counters, elapsed time, the data sampler's seed, every
+stateful extension's state such as the fixed sample noise and the log) and every RNG
+state. It is written by Ignite's ``Checkpoint`` with a ``DiskSaver`` as
+``out/checkpoints/checkpoint_<iteration>.pt``, keeping the last ``n_saved``. Taken every
+N epochs and/or every N iterations (:func:`snapshot_trigger`), and when a signal stops
+the run (:class:`~gan_ignite.trainer.TrainingInterrupted`).
+
+A kill at any moment leaves the newest complete snapshot usable: ``DiskSaver`` writes a
+temporary file and renames it (atomic), and the snapshot that rotation drops is deleted
+only after the new one is in place. Temporary files a killed write left behind are
+never taken for snapshots, and are removed when the run resumes.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ignite.handlers import Checkpoint, DiskSaver
 
 from gan_ignite.errors import UsageError
 from gan_ignite.extensions.extension import PRIORITY_SNAPSHOT, Extension
 from gan_ignite.rng import RNGStates
+from gan_ignite.trainer import TrainingInterrupted
+from gan_ignite.triggers import IntervalTrigger
 
-__all__ = ["Snapshot", "snapshot", "latest_checkpoint", "load_snapshot", "CHECKPOINT_DIR"]
+__all__ = ["Snapshot", "snapshot", "snapshot_trigger", "latest_checkpoint", "load_snapshot", "CHECKPOINT_DIR"]
 
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^checkpoint_(\d+)\.pt$")
+# DiskSaver's temporary files: tempfile.NamedTemporaryFile(dir=...) names, "tmp" + 8 characters.
+_TEMP_NAME = re.compile(r"^tmp[a-z0-9_]{8}$")
 
 
 def _checkpoints(dirname: Path) -> list[tuple[int, Path]]:
@@ -32,9 +48,64 @@ def _checkpoints(dirname: Path) -> list[tuple[int, Path]]:
 
 
 def latest_checkpoint(out: str | Path) -> Path | None:
-    """The newest snapshot of the run directory ``out``, or ``None``."""
+    """The newest snapshot of the run directory ``out``, or ``None``.
+
+    Only complete files carry the ``checkpoint_<iteration>.pt`` name (they are renamed
+    to it once written), so a write cut short by a kill is never returned.
+    """
     found = _checkpoints(Path(out) / CHECKPOINT_DIR)
     return found[-1][1] if found else None
+
+
+def snapshot_trigger(epochs: int, iterations: int = 0) -> Callable[..., bool]:
+    """Fires every ``epochs`` epochs, and also every ``iterations`` iterations if not 0.
+
+    Iteration snapshots bound the work a kill loses within long epochs; a run resumes
+    exactly from either kind.
+    """
+    if not isinstance(iterations, int) or iterations < 0:
+        raise UsageError(
+            f"Argument `iterations` should be 0 (no iteration snapshots) or a positive integer, "
+            f"but given {iterations!r}"
+        )
+    by_epoch = IntervalTrigger(epochs, "epoch")
+    if not iterations:
+        return by_epoch
+    by_iteration = IntervalTrigger(iterations, "iteration")
+    return lambda engine, event=None: by_epoch(engine) or by_iteration(engine)
+
+
+def _remove_temporary_files(dirname: Path) -> None:
+    """Delete what writes killed before their rename left in ``dirname``."""
+    if dirname.is_dir():
+        for path in dirname.iterdir():
+            if _TEMP_NAME.match(path.name) and path.is_file():
+                path.unlink()
+
+
+class _SafeDiskSaver(DiskSaver):
+    """Ignite's ``DiskSaver`` that deletes rotated-out files only after a write succeeds.
+
+    ``Checkpoint`` removes the oldest file *before* saving the new one: a kill in between
+    would leave ``n_saved - 1`` snapshots, none at all with ``n_saved=1``. Ignite has no
+    option for the other order, hence this small subclass.
+    """
+
+    def __init__(self, dirname: Path) -> None:
+        # require_empty=False: a resumed run writes beside its earlier snapshots.
+        super().__init__(dirname, require_empty=False)
+        self._doomed: list[str] = []
+
+    def remove(self, filename: str) -> None:
+        self._doomed.append(filename)
+
+    def __call__(self, checkpoint: Any, filename: str, metadata: Any = None) -> None:
+        super().__call__(checkpoint, filename, metadata)
+        # A file re-saved under its own name was replaced atomically: keep it.
+        for name in self._doomed:
+            if name != filename:
+                (self.dirname / name).unlink(missing_ok=True)
+        self._doomed.clear()
 
 
 def _to_save(trainer: Any) -> dict[str, Any]:
@@ -45,25 +116,105 @@ def load_snapshot(trainer: Any, path: str | Path) -> None:
     """Restore a trainer (models, optimizers, extensions, counters, RNGs) from a snapshot.
 
     Call it after building the trainer and registering its extensions, before ``run()``.
-    An unreadable file or one from another configuration raises :class:`UsageError`.
+    The file is read with ``torch.load(weights_only=True)``: tensors, numbers and plain
+    containers only, so a crafted file cannot run code. An unreadable file, or one from
+    another model configuration (naming the first parameter that differs), raises
+    :class:`UsageError`.
     """
     import torch
     from ignite.handlers import Checkpoint
 
     try:
-        # weights_only: tensors and plain containers only, no pickled code runs.
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a garbage file makes the unpickler warn, then fail
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise UsageError(
-            f"Cannot read checkpoint {path} ({_first_line(exc)}); delete it to resume from an earlier one"
+            f"Cannot read checkpoint {path} ({_load_failure(exc, path)}); delete it to resume from an earlier one"
         ) from None
+    to_load = _to_save(trainer)
+    mismatch = _network_mismatch(to_load, state) if isinstance(state, dict) else None
+    if mismatch is None:
+        try:
+            Checkpoint.load_objects(to_load=to_load, checkpoint=state)
+            return
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            mismatch = _first_line(exc)
+    raise UsageError(
+        f"Checkpoint {path} does not match this run: {mismatch}; resume with the options the run was started with"
+    )
+
+
+def _network_mismatch(to_load: dict[str, Any], state: dict[str, Any]) -> str | None:
+    """The first difference between the networks to load and the checkpoint's, if any.
+
+    Torch would report every difference at once, as a multi-line traceback; this names
+    one, with the parameter's full name (``dis.main.0.weight``) and both shapes.
+    """
+    from torch import nn
+
+    for key, module in to_load.items():
+        saved = state.get(key)
+        if not isinstance(module, nn.Module) or not isinstance(saved, dict):
+            continue  # left to Ignite's own checks
+        here = module.state_dict()
+        differences = [
+            f"{key}.{name} has shape {list(saved[name].shape)} in the checkpoint but {list(tensor.shape)} here"
+            for name, tensor in here.items()
+            if name in saved and hasattr(saved[name], "shape") and saved[name].shape != tensor.shape
+        ]
+        differences += [f"{key}.{name} is missing from the checkpoint" for name in here if name not in saved]
+        differences += [f"the checkpoint has {key}.{name}, which this run lacks" for name in saved if name not in here]
+        if differences:
+            n = len(differences) - 1
+            more = f" (and {n} more difference{'s' if n > 1 else ''})" if n else ""
+            return differences[0] + more
+    return None
+
+
+def _load_failure(exc: BaseException, path: str | Path) -> str:
+    """What went wrong reading a checkpoint file, in a few words."""
+    if _is_cut_off(path):
+        return "the file is cut off: it ends before its zip archive does"
+    if isinstance(exc, EOFError):
+        return "the file ends early: it is empty or truncated"
+    text = str(exc)
+    if text.startswith("Weights only load failed"):
+        detail = _weights_only_detail(text)
+        return f"it holds objects other than tensors and plain data, which are never unpickled: {detail}"
+    if isinstance(exc, RuntimeError):  # torch's own diagnosis of a damaged archive
+        return _first_line(exc).split(". ")[0]
+    return f"not a PyTorch checkpoint ({type(exc).__name__}: {_first_line(exc)})"
+
+
+def _is_cut_off(path: str | Path) -> bool:
+    """A zip archive (torch.save's format) without the end record a complete one ends with.
+
+    Torch reports such a file as anything from "failed finding central directory" to
+    "Invalid argument", depending on where it was cut.
+    """
     try:
-        Checkpoint.load_objects(to_load=_to_save(trainer), checkpoint=state)
-    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        raise UsageError(
-            f"Checkpoint {path} does not match this run ({_first_line(exc)}); "
-            f"resume with the options the run was started with"
-        ) from None
+        with open(path, "rb") as f:
+            starts_as_zip = f.read(4) == b"PK\x03\x04"
+        return starts_as_zip and not zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
+def _weights_only_detail(text: str) -> str:
+    """The diagnosis in torch's weights-only failure message, without its advice.
+
+    The advice (load with ``weights_only=False``, or allowlist the global) is exactly
+    what must not be done with a file that may be crafted.
+    """
+    _, marker, tail = text.partition("WeightsUnpickler error:")
+    lines = [line.strip() for line in (tail if marker else text.split("\n", 1)[-1]).splitlines()]
+    found = next((line for line in lines if line and not line.startswith(_TORCH_ADVICE)), "unsupported content")
+    return found.split(". ")[0].rstrip(".")
+
+
+# Lines of torch's weights-only failure message that are advice, not a diagnosis.
+_TORCH_ADVICE = ("(1)", "(2)", "Please file an issue", "Check the documentation", "Re-running")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -75,6 +226,11 @@ def _first_line(exc: BaseException) -> str:
 
 class Snapshot(Extension):
     """Saves the training state with Ignite's ``Checkpoint`` + ``DiskSaver``.
+
+    Besides its trigger, it saves when the run is stopped by a signal
+    (:class:`~gan_ignite.trainer.TrainingInterrupted`, seen in ``on_error``), unless the
+    trigger just saved that iteration. Other errors save nothing: they may strike in the
+    middle of an iteration, and resuming would continue from a half-made state.
 
     Args:
         n_saved: how many of the newest snapshots to keep (``None`` keeps all).
@@ -93,25 +249,33 @@ class Snapshot(Extension):
         self._checkpoint = None
 
     def initialize(self, trainer: Any) -> None:
-        from ignite.handlers import Checkpoint, DiskSaver
-
         dirname = trainer.out / self.dirname
-        # require_empty=False: a resumed run writes beside its earlier snapshots.
-        saver = DiskSaver(dirname, require_empty=False)
+        _remove_temporary_files(dirname)
         self._checkpoint = Checkpoint(
             _to_save(trainer),
-            saver,
+            _SafeDiskSaver(dirname),
             n_saved=self.n_saved,
             global_step_transform=lambda engine, _: engine.state.iteration,
         )
         # Adopt the snapshots already on disk (a resumed run's), so the oldest get
-        # rotated out as before instead of piling up.
+        # rotated out as before instead of piling up. A kill between a write and the
+        # deletion it allowed can leave one too many: delete it now.
         done = trainer.engine.state.iteration
-        saved = [(it, p.name) for it, p in _checkpoints(dirname) if it <= done]
-        self._checkpoint.load_state_dict({"_saved": saved})
+        saved = [(it, p) for it, p in _checkpoints(dirname) if it <= done]
+        excess = len(saved) - self.n_saved if self.n_saved is not None else 0
+        for _, path in saved[: max(excess, 0)]:
+            path.unlink()
+        self._checkpoint.load_state_dict({"_saved": [(it, p.name) for it, p in saved[max(excess, 0) :]]})
 
     def __call__(self, trainer: Any) -> None:
         self._checkpoint(trainer.engine)
+
+    def on_error(self, trainer: Any, exc: BaseException, tb: Any) -> None:
+        if not isinstance(exc, TrainingInterrupted) or exc.iteration == 0 or self._checkpoint is None:
+            return
+        last = self._checkpoint.last_checkpoint
+        if last is None or Path(last).name != f"checkpoint_{exc.iteration}.pt":
+            self._checkpoint(trainer.engine)
 
 
 def snapshot(n_saved: int | None = 3, dirname: str = CHECKPOINT_DIR) -> Snapshot:
