@@ -21,7 +21,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from gan_ignite.errors import UsageError
@@ -62,16 +61,6 @@ def load_run_generator(run_dir: str | Path, device: str = "cpu") -> tuple[nn.Mod
     return trainer.updater.gen, trainer.updater.z_dim, config
 
 
-def _samples(gen: nn.Module, z_dim: int, n: int, batch_size: int, seed: int, device: str) -> Iterator[Tensor]:
-    from gan_ignite.extensions.images import generate
-
-    # Own generator: the same seed draws the same noise for every run compared.
-    rng = torch.Generator().manual_seed(seed)
-    for start in range(0, n, batch_size):
-        noise = torch.randn(min(batch_size, n - start), z_dim, generator=rng)
-        yield generate(gen, noise.to(device))
-
-
 def _folder_batches(folder: str, extractor: Any, batch_size: int) -> Iterator[Tensor]:
     from torch.utils.data import DataLoader
 
@@ -98,13 +87,14 @@ def evaluate_run(
     extractor: str | None = None, inception_weights: str | None = None,
 ) -> dict[str, float]:
     """Quality of ``n`` samples of a run's latest generator (see the module docstring)."""
+    from gan_ignite.extensions.images import sample_batches
     from gan_ignite.metrics import measure, reference_for
 
     gen, z_dim, config = load_run_generator(run_dir, device)
     dataset, data_root = dataset or config.dataset, data_root or config.data_root
     net = _extractor(dataset, features, extractor, inception_weights).to(device)
     reference = reference_for(net, dataset, data_root, classes=config.classes or None)
-    return measure(_samples(gen, z_dim, n, batch_size, seed, device), net, reference)
+    return measure(sample_batches(gen, z_dim, n, batch_size, seed, device), net, reference)
 
 
 def evaluate_folder(

@@ -12,11 +12,10 @@ snapshot of the lowest FID so far as ``checkpoints/best_fid_checkpoint_<iteratio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
 from gan_ignite.metrics import Reference, measure
@@ -87,16 +86,11 @@ class Evaluation(Extension):
         if self._best_state is not None:  # a resumed run knows the best FID so far
             self._best.load_state_dict(self._best_state)
 
-    def _batches(self) -> Iterator[Tensor]:
-        from gan_ignite.extensions.images import generate
-
-        rng = torch.Generator().manual_seed(self.seed)
-        for start in range(0, self.n, self.batch_size):
-            noise = torch.randn(min(self.batch_size, self.n - start), self.z_dim, generator=rng)
-            yield generate(self.gen, noise.to(self.device))
-
     def __call__(self, trainer: Any) -> None:
-        self.last = measure(self._batches(), self.extractor, self.reference)
+        from gan_ignite.extensions.images import sample_batches
+
+        batches = sample_batches(self.gen, self.z_dim, self.n, self.batch_size, self.seed, self.device)
+        self.last = measure(batches, self.extractor, self.reference)
         trainer.observation.update({f"eval/{key}": float(self.last[key]) for key in EVAL_KEYS})
         if self._best is not None:
             self._best(trainer.engine)

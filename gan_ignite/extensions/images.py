@@ -20,7 +20,7 @@ from torch import nn
 from gan_ignite.extensions._files import write_atomic
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
 
-__all__ = ["SampleGrid", "generate", "inference", "save_grid"]
+__all__ = ["SampleGrid", "generate", "sample_batches", "inference", "save_grid"]
 
 
 @contextlib.contextmanager
@@ -65,6 +65,20 @@ def generate(gen: nn.Module, noise: torch.Tensor, batch_size: int = 256) -> torc
     """
     with inference(gen):
         return torch.cat([gen(chunk).float().cpu() for chunk in noise.split(batch_size)])
+
+
+def sample_batches(
+    gen: nn.Module, z_dim: int, n: int, batch_size: int, seed: int, device: str | torch.device = "cpu"
+) -> Iterator[torch.Tensor]:
+    """``n`` images of ``gen`` in batches, from noise of an own RNG seeded with ``seed``.
+
+    The same seed draws the same noise every time (for every run compared, every
+    evaluation of one run), and the global RNGs training draws from stay untouched.
+    """
+    rng = torch.Generator().manual_seed(seed)
+    for start in range(0, n, batch_size):
+        noise = torch.randn(min(batch_size, n - start), z_dim, generator=rng)
+        yield generate(gen, noise.to(device))
 
 
 class SampleGrid(Extension):
