@@ -19,7 +19,6 @@ import hashlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +26,7 @@ from torch import Tensor, nn
 
 from gan_ignite.errors import UsageError
 from gan_ignite.models.classifier import CLASSIFIERS
+from gan_ignite.weights import load_weights
 
 __all__ = [
     "ExtractorInfo",
@@ -157,7 +157,7 @@ class DomainExtractor(_Frozen):
     @classmethod
     def load(cls, path: str | os.PathLike) -> DomainExtractor:
         """Read an extractor file with ``weights_only=True``; bad files raise :class:`UsageError`."""
-        state = _load_weights(path, "feature extractor")
+        state = load_weights(path, "feature extractor")
         try:
             info = ExtractorInfo(**{**state["info"], "mean": tuple(state["info"]["mean"]),
                                     "std": tuple(state["info"]["std"])})
@@ -169,15 +169,6 @@ class DomainExtractor(_Frozen):
                 f"train one with: python -m gan_ignite.train_extractor"
             ) from None
         return cls(network, info)
-
-
-def _load_weights(path: str | os.PathLike, what: str) -> dict[str, Any]:
-    try:
-        # weights_only: tensors and plain containers only; a crafted pickle runs no code.
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise UsageError(f"Cannot read {what} {path} ({first})") from None
 
 
 def load_extractor(dataset: str, path: str | os.PathLike | None = None) -> DomainExtractor:
@@ -226,7 +217,7 @@ class InceptionExtractor(_Frozen):
             )
         net = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=False)
         try:
-            net.load_state_dict(_load_weights(path, "Inception-v3 weights"))
+            net.load_state_dict(load_weights(path, "Inception-v3 weights"))
         except RuntimeError as exc:
             raise UsageError(f"{path} does not hold Inception-v3 weights ({str(exc).splitlines()[0]})") from None
         self.head, net.fc = net.fc, nn.Identity()

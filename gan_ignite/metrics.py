@@ -276,13 +276,14 @@ def reference_for(
     from gan_ignite.data import dataset_channels, load_dataset
     from gan_ignite.extensions._files import write_atomic
     from gan_ignite.extractors import cache_dir
+    from gan_ignite.weights import load_weights
 
     split = "train" if train else "test"
     tag = "-".join(map(str, classes)) if classes else "all"
     name = f"{Path(str(dataset)).name}_{split}_{tag}_{limit or 'full'}_{extractor.fingerprint}.pt"
     path = cache_dir() / "references" / name
     if cache and path.is_file():
-        return Reference(**torch.load(path, map_location="cpu", weights_only=True))
+        return Reference(**load_weights(path, "cached real statistics", remedy="delete it to recompute them"))
     info = getattr(extractor, "info", None)
     # Load at the extractor's input size, or the data's own for Inception (which resizes
     # each batch to 299: a whole dataset at 299 px would not fit in memory).

@@ -168,3 +168,14 @@ def test_reference_is_cached_per_extractor_weights(digits_extractor, private_cac
     assert_close(second.sigma, first.sigma)
     assert second.n == first.n == 1797
     assert math.isfinite(float(first.sigma.trace()))
+
+
+def test_a_damaged_reference_cache_gives_one_clear_error(digits_extractor, private_cache):
+    from gan_ignite.errors import UsageError
+
+    reference_for(digits_extractor, "digits", classes=[3])
+    (cached,) = (private_cache / "references").glob("digits_train_3_*")
+    cached.write_bytes(cached.read_bytes()[:100])  # cut off, as by a full disk
+    with pytest.raises(UsageError, match=r"Cannot read cached real statistics .*digits_train_3_.*\.pt \(the file is "
+                                         r"cut off.*\); delete it to recompute them"):
+        reference_for(digits_extractor, "digits", classes=[3])

@@ -17,8 +17,6 @@ never taken for snapshots, and are removed when the run resumes.
 from __future__ import annotations
 
 import re
-import warnings
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from gan_ignite.extensions.extension import PRIORITY_SNAPSHOT, Extension
 from gan_ignite.rng import RNGStates
 from gan_ignite.trainer import TrainingInterrupted
 from gan_ignite.triggers import IntervalTrigger
+from gan_ignite.weights import first_line, load_weights
 
 __all__ = ["Snapshot", "snapshot", "snapshot_trigger", "latest_checkpoint", "load_snapshot", "CHECKPOINT_DIR"]
 
@@ -121,17 +120,7 @@ def load_snapshot(trainer: Any, path: str | Path) -> None:
     another model configuration (naming the first parameter that differs), raises
     :class:`UsageError`.
     """
-    import torch
-    from ignite.handlers import Checkpoint
-
-    try:
-        with warnings.catch_warnings():  # a garbage file makes the unpickler warn, then fail
-            warnings.simplefilter("ignore", UserWarning)
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UsageError(
-            f"Cannot read checkpoint {path} ({_load_failure(exc, path)}); delete it to resume from an earlier one"
-        ) from None
+    state = load_weights(path, "checkpoint", remedy="delete it to resume from an earlier one")
     to_load = _to_save(trainer)
     mismatch = _network_mismatch(to_load, state) if isinstance(state, dict) else None
     if mismatch is None:
@@ -139,7 +128,7 @@ def load_snapshot(trainer: Any, path: str | Path) -> None:
             Checkpoint.load_objects(to_load=to_load, checkpoint=state)
             return
         except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-            mismatch = _first_line(exc)
+            mismatch = first_line(exc)
     raise UsageError(
         f"Checkpoint {path} does not match this run: {mismatch}; resume with the options the run was started with"
     )
@@ -170,58 +159,6 @@ def _network_mismatch(to_load: dict[str, Any], state: dict[str, Any]) -> str | N
             more = f" (and {n} more difference{'s' if n > 1 else ''})" if n else ""
             return differences[0] + more
     return None
-
-
-def _load_failure(exc: BaseException, path: str | Path) -> str:
-    """What went wrong reading a checkpoint file, in a few words."""
-    if _is_cut_off(path):
-        return "the file is cut off: it ends before its zip archive does"
-    if isinstance(exc, EOFError):
-        return "the file ends early: it is empty or truncated"
-    text = str(exc)
-    if text.startswith("Weights only load failed"):
-        detail = _weights_only_detail(text)
-        return f"it holds objects other than tensors and plain data, which are never unpickled: {detail}"
-    if isinstance(exc, RuntimeError):  # torch's own diagnosis of a damaged archive
-        return _first_line(exc).split(". ")[0]
-    return f"not a PyTorch checkpoint ({type(exc).__name__}: {_first_line(exc)})"
-
-
-def _is_cut_off(path: str | Path) -> bool:
-    """A zip archive (torch.save's format) without the end record a complete one ends with.
-
-    Torch reports such a file as anything from "failed finding central directory" to
-    "Invalid argument", depending on where it was cut.
-    """
-    try:
-        with open(path, "rb") as f:
-            starts_as_zip = f.read(4) == b"PK\x03\x04"
-        return starts_as_zip and not zipfile.is_zipfile(path)
-    except OSError:
-        return False
-
-
-def _weights_only_detail(text: str) -> str:
-    """The diagnosis in torch's weights-only failure message, without its advice.
-
-    The advice (load with ``weights_only=False``, or allowlist the global) is exactly
-    what must not be done with a file that may be crafted.
-    """
-    _, marker, tail = text.partition("WeightsUnpickler error:")
-    lines = [line.strip() for line in (tail if marker else text.split("\n", 1)[-1]).splitlines()]
-    found = next((line for line in lines if line and not line.startswith(_TORCH_ADVICE)), "unsupported content")
-    return found.split(". ")[0].rstrip(".")
-
-
-# Lines of torch's weights-only failure message that are advice, not a diagnosis.
-_TORCH_ADVICE = ("(1)", "(2)", "Please file an issue", "Check the documentation", "Re-running")
-
-
-def _first_line(exc: BaseException) -> str:
-    """The informative line of a (possibly multi-line) loading error."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
-    hints = ("size mismatch", "Missing key", "Unexpected key")
-    return next((line for line in lines if line.startswith(hints)), lines[0])
 
 
 class Snapshot(Extension):
