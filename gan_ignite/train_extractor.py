@@ -47,19 +47,6 @@ def _splits(dataset: str, root: str | None, image_size: int) -> tuple[Dataset, D
     return train, load_dataset(dataset, root=root, image_size=image_size, train=False, download=False)
 
 
-class _Normalised(nn.Module):
-    """The network behind a fixed per-channel normalisation (what the extractor applies)."""
-
-    def __init__(self, network: nn.Module, mean: Tensor, std: Tensor) -> None:
-        super().__init__()
-        self.network = network
-        self.register_buffer("mean", mean.view(1, -1, 1, 1))
-        self.register_buffer("std", std.view(1, -1, 1, 1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.network((x - self.mean) / self.std)
-
-
 def train_extractor(
     dataset: str,
     root: str | None = None,
@@ -102,16 +89,18 @@ def train_extractor(
         images, labels = images[:limit], labels[:limit]
     channels = images.shape[1]
     mean, std = images.mean((0, 2, 3)), images.std((0, 2, 3))
+    # Normalised once here, as DomainExtractor.normalise does to every batch it measures.
+    test_images, test_labels = _tensors(test_set)
+    images, test_images = ((x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1) for x in (images, test_images))
     num_classes = int(labels.max()) + 1
     architecture = "lenet" if channels == 1 else "resnet"
-    network = CLASSIFIERS[architecture](channels, size, num_classes)
-    model = _Normalised(network, mean, std).to(device)
+    network = CLASSIFIERS[architecture](channels, size, num_classes).to(device)
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    trainer = create_supervised_trainer(model, optimizer, nn.CrossEntropyLoss(), device=device)
-    evaluator = create_supervised_evaluator(model, metrics={"accuracy": Accuracy()}, device=device)
+    optimizer = torch.optim.Adam(network.parameters(), lr=lr)
+    trainer = create_supervised_trainer(network, optimizer, nn.CrossEntropyLoss(), device=device)
+    evaluator = create_supervised_evaluator(network, metrics={"accuracy": Accuracy()}, device=device)
     loader = DataLoader(TensorDataset(images, labels), batch_size=batch_size, shuffle=True)
-    test_loader = DataLoader(TensorDataset(*_tensors(test_set)), batch_size=512)
+    test_loader = DataLoader(TensorDataset(test_images, test_labels), batch_size=512)
 
     @trainer.on(Events.EPOCH_COMPLETED)
     def _report(engine):

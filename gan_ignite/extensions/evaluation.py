@@ -18,11 +18,12 @@ import torch
 from torch import nn
 
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
-from gan_ignite.metrics import Reference, measure
+from gan_ignite.metrics import QUALITY_KEYS, Reference, measure
 
 __all__ = ["Evaluation", "EVAL_KEYS"]
 
-EVAL_KEYS = ("fid", "kid", "is", "confident", "classes", "max_class_share")
+# Every quality key but the sample count, which the extension fixes.
+EVAL_KEYS = tuple(key for key in QUALITY_KEYS if key != "n")
 
 
 class Evaluation(Extension):
@@ -94,11 +95,6 @@ class Evaluation(Extension):
         trainer.observation.update({f"eval/{key}": float(self.last[key]) for key in EVAL_KEYS})
         if self._best is not None:
             self._best(trainer.engine)
-
-    @property
-    def best_checkpoint(self) -> str | None:
-        """The file of the lowest-FID snapshot so far, or ``None``."""
-        return None if self._best is None or self._best.last_checkpoint is None else str(self._best.last_checkpoint)
 
     def state_dict(self) -> dict[str, Any]:
         best = self._best.state_dict() if self._best is not None else self._best_state
