@@ -73,10 +73,16 @@ def check_config(config: ExperimentConfig) -> None:
 
 
 def _check_optimizer_options(config: ExperimentConfig) -> None:
-    """Adam's learning rate and betas, which torch would reject with a traceback (or NaN)."""
+    """Adam's learning rates and betas, which torch would reject with a traceback (or NaN), and the EMA decay."""
     lr = getattr(config, "lr", None)
     if lr is not None and not (math.isfinite(lr) and lr > 0):
         raise UsageError(f"--lr should be a positive number, but given {lr}")
+    lr_dis = getattr(config, "lr_dis", 0.0)
+    if not (math.isfinite(lr_dis) and lr_dis >= 0):
+        raise UsageError(f"--lr-dis should be a positive number (or 0: the same as --lr), but given {lr_dis}")
+    decay = getattr(config, "ema_decay", 0.0)
+    if not 0 <= decay < 1:
+        raise UsageError(f"--ema-decay should be 0 (off) or between 0 and 1, e.g. 0.999, but given {decay}")
     for name in ("beta1", "beta2"):
         beta = getattr(config, name, None)
         if beta is not None and not 0 <= beta < 1:

@@ -66,6 +66,7 @@ class GANConfig(ExperimentConfig):
 
     z_dim: int = option(100, "size of the generator's noise vector")
     lr: float = option(2e-4, "Adam learning rate of both networks")
+    lr_dis: float = option(0.0, "Adam learning rate of the discriminator if it should differ from --lr (0: --lr)")
     beta1: float = option(0.5, "Adam beta1")
     beta2: float = option(0.999, "Adam beta2")
     n_dis: int = option(1, "discriminator steps per generator step")
@@ -75,6 +76,9 @@ class GANConfig(ExperimentConfig):
         "see python -m gan_ignite.train_extractor"
     )
     eval_samples: int = option(1000, "samples per sample-quality evaluation")
+    ema_decay: float = option(
+        0.0, "sample from an exponential moving average of the generator with this decay, e.g. 0.999 (0: off)"
+    )
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,9 @@ def load_run_generator(run_dir: str | Path, device: str = "cpu") -> tuple[nn.Mod
     """The generator of a run's latest checkpoint, its noise size and the run's config.
 
     The experiment module named in ``config.json`` builds the run's trainer exactly as
-    training did, then the latest checkpoint is loaded into it (``weights_only``).
+    training did, then the latest checkpoint is loaded into it (``weights_only``). A run
+    trained with ``--ema-decay`` gives its averaged generator, the one its grids and
+    evaluations sampled.
     """
     from gan_ignite.extensions.snapshot import latest_checkpoint, load_snapshot
 
@@ -58,7 +60,11 @@ def load_run_generator(run_dir: str | Path, device: str = "cpu") -> tuple[nn.Mod
         raise UsageError(f"{run_dir} has no checkpoint to evaluate; train it for at least one snapshot interval")
     trainer = module.build(config)
     load_snapshot(trainer, checkpoint)
-    return trainer.updater.gen, trainer.updater.z_dim, config
+    try:
+        gen = trainer.get_extension("ema").ema_model
+    except KeyError:  # trained without --ema-decay
+        gen = trainer.updater.gen
+    return gen, trainer.updater.z_dim, config
 
 
 def _folder_batches(folder: str, extractor: Any, batch_size: int) -> Iterator[Tensor]:

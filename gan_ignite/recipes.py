@@ -24,7 +24,7 @@ from gan_ignite.trainer import Trainer
 from gan_ignite.updaters import make_gan_step
 
 __all__ = [
-    "dataset_from_config", "dcgan_models", "make_loader", "evaluation", "standard_extensions", "gan_trainer",
+    "dataset_from_config", "dcgan_models", "make_loader", "evaluation", "sampling_generator", "standard_extensions", "gan_trainer",
     "REPORT_KEYS", "EVAL_REPORT_KEYS",
 ]
 
@@ -112,19 +112,39 @@ def evaluation(config: GANConfig, gen: nn.Module, z_dim: int) -> E.Evaluation:
     return E.Evaluation(gen, z_dim, extractor, reference, n=config.eval_samples, seed=config.seed, device=device)
 
 
+def sampling_generator(trainer: Trainer, config: ExperimentConfig, gen: nn.Module) -> nn.Module:
+    """The generator to sample from: ``gen``, or its moving average with ``--ema-decay``.
+
+    With a decay, an :class:`~gan_ignite.extensions.EMA` extension (named ``ema``) keeps
+    the average and is registered on ``trainer``.
+    """
+    decay = getattr(config, "ema_decay", 0.0)
+    if not decay:
+        return gen
+    ema = E.EMA(gen, decay)
+    trainer.extend(ema)
+    return ema.ema_model
+
+
 def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Module, z_dim: int) -> None:
-    """Log, divergence checks, console table, progress bar, sample grids, TensorBoard, plots, snapshots."""
+    """The standard extensions of a run.
+
+    Log, divergence checks, console table, progress bar, the generator's average
+    (``--ema-decay``), sample grids and evaluations (of the average when there is one),
+    TensorBoard, plots, snapshots.
+    """
     trainer.extend(E.LogReport(trigger=(1, "epoch")))
     trainer.extend(
         E.DivergenceCheck(gen, z_dim, interval=(config.log_interval, "iteration"), device=config.resolved_device())
     )
+    sample_gen = sampling_generator(trainer, config, gen)
     evaluating = getattr(config, "eval_interval", 0) > 0
     trainer.extend(E.PrintReport(REPORT_KEYS[:-1] + EVAL_REPORT_KEYS + REPORT_KEYS[-1:] if evaluating else REPORT_KEYS))
     if config.progress and sys.stderr.isatty():  # a bar in a log file is noise
         trainer.extend(E.ProgressBar())
-    trainer.extend(E.SampleGrid(gen, z_dim, n=config.n_samples, seed=config.seed, device=config.resolved_device()))
+    trainer.extend(E.SampleGrid(sample_gen, z_dim, n=config.n_samples, seed=config.seed, device=config.resolved_device()))
     if evaluating:
-        trainer.extend(evaluation(config, gen, z_dim), trigger=(config.eval_interval, "epoch"))
+        trainer.extend(evaluation(config, sample_gen, z_dim), trigger=(config.eval_interval, "epoch"))
     trainer.extend(E.TensorBoardReport(trigger=(config.log_interval, "iteration")))
     trainer.extend(E.PlotReport(["dis/loss", "gen/loss"], filename="loss.png"))
     trainer.extend(E.PlotReport(["dis/real", "dis/fake"], filename="dis_output.png"))
@@ -151,7 +171,8 @@ def gan_trainer(
     gen, dis = gen.to(device), dis.to(device)
     betas = (config.beta1, config.beta2)
     opt_gen = torch.optim.Adam(gen.parameters(), lr=config.lr, betas=betas)
-    opt_dis = torch.optim.Adam(dis.parameters(), lr=config.lr, betas=betas)
+    # Two time-scale updates (Heusel et al., 2017) when --lr-dis differs from --lr.
+    opt_dis = torch.optim.Adam(dis.parameters(), lr=config.lr_dis or config.lr, betas=betas)
     step = make_gan_step(
         gen, dis, opt_gen, opt_dis, loss,
         z_dim=config.z_dim, n_dis=config.n_dis, dis_batches=config.dis_batches, device=device,

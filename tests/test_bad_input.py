@@ -171,6 +171,10 @@ CASES = [
     case([*FORCE, "--batch-size", "-4"], "error: --batch-size should be a positive integer, but given -4",
          id="negative batch size"),
     case([*FORCE, "--epochs", "0"], "error: --epochs should be a positive integer, but given 0", id="zero epochs"),
+    case([*FORCE, "--ema-decay", "1.5"], "error: --ema-decay should be 0 (off) or between 0 and 1, e.g. 0.999, "
+         "but given 1.5", id="generator average decay above one"),
+    case([*FORCE, "--lr-dis", "-0.0001"], "error: --lr-dis should be a positive number (or 0: the same as --lr), "
+         "but given -0.0001", id="negative discriminator learning rate"),
     case([*FORCE, "--epochs", "-3"], "error: --epochs should be a positive integer, but given -3",
          id="negative epochs"),
     case([*FORCE, "--epochs", "two"], f"{ARGPARSE} argument --epochs: invalid int value: 'two' (see --help)",

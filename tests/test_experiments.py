@@ -100,3 +100,13 @@ def test_cli_error_is_one_line_without_traceback(tmp_path):
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "Argument `dataset` should be one of" in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_lr_dis_gives_the_discriminator_its_own_learning_rate(tmp_path):
+    def rates(*options):
+        config = gan_mnist.parse_config(gan_mnist.Config, ["--out", str(tmp_path), "--lr", "3e-4", *options])
+        step = gan_mnist.build(config).updater
+        return step.opt_gen.param_groups[0]["lr"], step.opt_dis.param_groups[0]["lr"]
+
+    assert rates() == (3e-4, 3e-4)
+    assert rates("--lr-dis", "1e-4") == (3e-4, 1e-4)

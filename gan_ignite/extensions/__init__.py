@@ -3,7 +3,7 @@
 Each module holds one concern: :class:`LogReport`, :class:`PrintReport`,
 :class:`ProgressBar`, :class:`Snapshot` (and resuming), :class:`SampleGrid`,
 :class:`TensorBoardReport`, :class:`PlotReport`, :class:`ReconstructionGrid`,
-:class:`ClassifierAccuracy`, :class:`Evaluation`, :class:`DivergenceCheck`. Write your own
+:class:`ClassifierAccuracy`, :class:`Evaluation`, :class:`DivergenceCheck`, :class:`EMA`. Write your own
 with :func:`make_extension` or by subclassing :class:`Extension`.
 """
 
@@ -17,6 +17,7 @@ from gan_ignite.extensions.extension import (
     make_extension,
 )
 from gan_ignite.extensions.divergence import DivergenceCheck
+from gan_ignite.extensions.ema import EMA, ema_momentum
 from gan_ignite.extensions.evaluation import Evaluation
 from gan_ignite.extensions.images import SampleGrid, generate
 from gan_ignite.extensions.log_report import LogReport
@@ -50,4 +51,6 @@ __all__ = [
     "ClassifierAccuracy",
     "classifier_accuracy",
     "DivergenceCheck",
+    "EMA",
+    "ema_momentum",
 ]
