@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = ["ExperimentConfig", "GANConfig", "DCGANConfig", "parse_config", "option"]
@@ -97,27 +99,61 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, hints: dict[str, Any]) -> None:
+def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, hints: dict[str, Any], default: Any) -> None:
     flag = "--" + f.name.replace("_", "-")
     kind = hints[f.name]
     help_text = f.metadata.get("help", "")
     if kind is bool:
-        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
     elif typing.get_origin(kind) is tuple:
         item = typing.get_args(kind)[0]
-        parser.add_argument(flag, type=item, nargs="*", default=f.default, help=help_text)
+        parser.add_argument(flag, type=item, nargs="*", default=default, help=help_text)
     else:
-        parser.add_argument(flag, type=kind, default=f.default, help=f"{help_text} (default: {f.default})")
+        parser.add_argument(flag, type=kind, default=default, help=f"{help_text} (default: {f.default})")
 
 
-def parse_config(cls: type[C], argv: Sequence[str] | None = None, description: str | None = None) -> C:
-    """Parse ``argv`` into an instance of the config dataclass ``cls``."""
+def _parser(cls: type, description: str | None, defaults: bool = True) -> argparse.ArgumentParser:
+    """The command line of ``cls``; without ``defaults``, options not given stay out of the namespace."""
     parser = _Parser(description=description, prog=f"python -m {cls.__module__}")
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        _add_field(parser, f, hints)
+        _add_field(parser, f, hints, f.default if defaults else argparse.SUPPRESS)
+    return parser
+
+
+# Settings a resumed run takes from the command line only, never from its config.json:
+# where and how this process runs, not what the run is.
+NOT_RESUMED = ("out", "resume", "force", "device", "progress")
+
+
+def parse_config(cls: type[C], argv: Sequence[str] | None = None, description: str | None = None) -> C:
+    """Parse ``argv`` into an instance of the config dataclass ``cls``.
+
+    With ``--resume``, the run's saved ``config.json`` in ``--out`` supplies every option
+    the command line does not give (except :data:`NOT_RESUMED`): ``--out DIR --resume
+    --epochs 10`` continues the run as it was started, on its dataset, batch size and
+    learning rates, not on the defaults. Options given explicitly override the saved ones.
+    """
+    parser = _parser(cls, description)
     args = parser.parse_args(argv)
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}
+    if values.get("resume"):
+        given = set(vars(_parser(cls, description, defaults=False).parse_args(argv)))
+        saved = _saved_settings(parser, Path(values["out"]) / "config.json")
+        values.update({k: v for k, v in saved.items() if k in values and k not in given and k not in NOT_RESUMED})
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     return cls(**values)
+
+
+def _saved_settings(parser: argparse.ArgumentParser, path: Path) -> dict[str, Any]:
+    """A run's saved settings, or none if it has no ``config.json`` (the resume check then speaks)."""
+    if not path.is_file():
+        return {}
+    try:
+        settings = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        parser.error(f"cannot read the run's settings {path} ({exc}); repair it or pass every option again")
+    if not isinstance(settings, dict):
+        parser.error(f"the run's settings {path} are not a JSON object; repair it or pass every option again")
+    return settings
 

@@ -29,3 +29,36 @@ def test_parse_errors_are_one_line(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "argument --lr: invalid float value: 'fast'" in err
+
+
+def test_resume_takes_the_options_not_given_from_the_runs_config(tmp_path):
+    import json
+
+    from experiments import gan_mnist
+
+    small = ["--limit", "32", "--batch-size", "8", "--image-size", "16", "--feature-maps", "8", "--z-dim", "8",
+             "--lr", "3e-4", "--n-samples", "4", "--classes", "3", "7", "--no-progress"]
+    gan_mnist.main([*small, "--epochs", "1", "--out", str(tmp_path)])
+    first = json.loads((tmp_path / "config.json").read_text())
+
+    # Only --out, --resume and what changes: a run on the defaults (digits, 28 px, 64
+    # feature maps) could not even load the checkpoint.
+    gan_mnist.main(["--out", str(tmp_path), "--resume", "--epochs", "2", "--no-progress"])
+    resumed = json.loads((tmp_path / "config.json").read_text())
+    assert resumed == {**first, "epochs": 2, "resume": True}
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [(e["epoch"], e["iteration"]) for e in log] == [(1, 4), (2, 8)]  # 32 images, batches of 8
+
+    config = parse_config(gan_mnist.Config, ["--out", str(tmp_path), "--resume", "--lr", "1e-4", "--classes", "7"])
+    assert (config.lr, config.classes, config.batch_size, config.progress) == (1e-4, (7,), 8, True)
+
+
+def test_resume_with_unreadable_settings_is_one_line(tmp_path, capsys):
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(SystemExit) as exit_info:
+        parse_config(GANConfig, ["--out", str(tmp_path), "--resume"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"error: cannot read the run's settings {tmp_path / 'config.json'} (Expecting property name" in err
+    assert err.endswith("repair it or pass every option again (see --help)\n")
