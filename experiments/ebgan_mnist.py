@@ -28,7 +28,7 @@ from gan_ignite.trainer import Trainer
 class Config(DCGANConfig):
     epochs: int = option(10, "number of training epochs")
     batch_size: int = option(16, "images per batch")
-    lr: float = option(5e-4, "Adam learning rate of both networks")
+    lr: float = option(5e-4, "Adam learning rate (of both networks unless --lr-dis)")
     margin: float = option(EBGANLoss.DEFAULT_MARGIN, "energy margin m of generated images")
     pt: bool = option(True, "pull-away term in the generator loss (--no-pt to compare)")
     pt_weight: float = option(0.1, "weight of the pull-away term (the paper's 0.1)")

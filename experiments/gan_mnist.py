@@ -24,7 +24,7 @@ class Config(DCGANConfig):
     # 1,797-image digits set (about 220 steps); with 32 / 2e-4 they take about 4 times longer.
     epochs: int = option(10, "number of training epochs")
     batch_size: int = option(16, "images per batch")
-    lr: float = option(5e-4, "Adam learning rate of both networks")
+    lr: float = option(5e-4, "Adam learning rate (of both networks unless --lr-dis)")
     loss: str = option("gan", "gan (non-saturating), minimax, hinge, wgan-gp or lsgan")
 
 

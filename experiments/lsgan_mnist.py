@@ -21,7 +21,7 @@ from gan_ignite.trainer import Trainer
 class Config(DCGANConfig):
     epochs: int = option(10, "number of training epochs")
     batch_size: int = option(16, "images per batch")
-    lr: float = option(5e-4, "Adam learning rate of both networks")
+    lr: float = option(5e-4, "Adam learning rate (of both networks unless --lr-dis)")
     a: float = option(0.0, "target score of generated images for D")
     b: float = option(1.0, "target score of real images for D")
     c: float = option(1.0, "target score G wants D to give its images")

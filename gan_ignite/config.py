@@ -67,7 +67,7 @@ class GANConfig(ExperimentConfig):
     """The common options plus what every GAN experiment sets: noise size, Adam, step."""
 
     z_dim: int = option(100, "size of the generator's noise vector")
-    lr: float = option(2e-4, "Adam learning rate of both networks")
+    lr: float = option(2e-4, "Adam learning rate (of both networks unless --lr-dis)")
     lr_dis: float = option(0.0, "Adam learning rate of the discriminator if it should differ from --lr (0: --lr)")
     beta1: float = option(0.5, "Adam beta1")
     beta2: float = option(0.999, "Adam beta2")

@@ -24,8 +24,8 @@ from gan_ignite.trainer import Trainer
 from gan_ignite.updaters import make_gan_step
 
 __all__ = [
-    "dataset_from_config", "dcgan_models", "make_loader", "evaluation", "sampling_generator", "standard_extensions", "gan_trainer",
-    "REPORT_KEYS", "EVAL_REPORT_KEYS",
+    "dataset_from_config", "dcgan_models", "make_loader", "evaluation", "sampling_generator",
+    "standard_extensions", "gan_trainer", "REPORT_KEYS", "EVAL_REPORT_KEYS",
 ]
 
 REPORT_KEYS = ["epoch", "iteration", "gen/loss", "dis/loss", "dis/real", "dis/fake", "elapsed_time"]
@@ -142,7 +142,8 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
     trainer.extend(E.PrintReport(REPORT_KEYS[:-1] + EVAL_REPORT_KEYS + REPORT_KEYS[-1:] if evaluating else REPORT_KEYS))
     if config.progress and sys.stderr.isatty():  # a bar in a log file is noise
         trainer.extend(E.ProgressBar())
-    trainer.extend(E.SampleGrid(sample_gen, z_dim, n=config.n_samples, seed=config.seed, device=config.resolved_device()))
+    device = config.resolved_device()
+    trainer.extend(E.SampleGrid(sample_gen, z_dim, n=config.n_samples, seed=config.seed, device=device))
     if evaluating:
         trainer.extend(evaluation(config, sample_gen, z_dim), trigger=(config.eval_interval, "epoch"))
     trainer.extend(E.TensorBoardReport(trigger=(config.log_interval, "iteration")))
