@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["ExperimentConfig", "GANConfig", "DCGANConfig", "parse_config", "option"]
+from gan_ignite.errors import UsageError
+
+__all__ = ["ExperimentConfig", "GANConfig", "DCGANConfig", "parse_config", "read_saved_config", "option"]
 
 C = TypeVar("C", bound="ExperimentConfig")
 
@@ -139,21 +141,28 @@ def parse_config(cls: type[C], argv: Sequence[str] | None = None, description: s
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}
     if values.get("resume"):
         given = set(vars(_parser(cls, description, defaults=False).parse_args(argv)))
-        saved = _saved_settings(parser, Path(values["out"]) / "config.json")
+        try:
+            saved = read_saved_config(values["out"]) or {}  # none: the resume check then speaks
+        except UsageError as exc:
+            parser.error(str(exc))
         values.update({k: v for k, v in saved.items() if k in values and k not in given and k not in NOT_RESUMED})
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     return cls(**values)
 
 
-def _saved_settings(parser: argparse.ArgumentParser, path: Path) -> dict[str, Any]:
-    """A run's saved settings, or none if it has no ``config.json`` (the resume check then speaks)."""
+def read_saved_config(out: str | Path) -> dict[str, Any] | None:
+    """The settings a run saved in ``out/config.json``, or ``None`` if it has none.
+
+    Raises:
+        UsageError: the file cannot be read or is not a JSON object.
+    """
+    path = Path(out) / "config.json"
     if not path.is_file():
-        return {}
+        return None
     try:
         settings = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        parser.error(f"cannot read the run's settings {path} ({exc}); repair it or pass every option again")
+        raise UsageError(f"cannot read the run's settings {path} ({exc}); repair or restore it")
     if not isinstance(settings, dict):
-        parser.error(f"the run's settings {path} are not a JSON object; repair it or pass every option again")
+        raise UsageError(f"the run's settings {path} are not a JSON object; repair or restore it")
     return settings
-

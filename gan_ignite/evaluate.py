@@ -23,18 +23,20 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from gan_ignite.config import read_saved_config
 from gan_ignite.errors import UsageError
 
 __all__ = ["evaluate_run", "evaluate_folder", "load_run_generator", "main"]
 
 
 def _read_run_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "config.json"
-    if not path.is_file():
+    settings = read_saved_config(run_dir)
+    if settings is None:
         raise UsageError(f"{run_dir} has no config.json; pass a gan_ignite run directory (the --out of a run)")
-    settings = json.loads(path.read_text())
     if "experiment" not in settings:
-        raise UsageError(f"{path} does not name its experiment (an older run); evaluate its samples with --images")
+        raise UsageError(
+            f"{run_dir / 'config.json'} does not name its experiment (an older run); evaluate its samples with --images"
+        )
     return settings
 
 

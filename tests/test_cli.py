@@ -61,4 +61,4 @@ def test_resume_with_unreadable_settings_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert f"error: cannot read the run's settings {tmp_path / 'config.json'} (Expecting property name" in err
-    assert err.endswith("repair it or pass every option again (see --help)\n")
+    assert err.endswith("repair or restore it (see --help)\n")

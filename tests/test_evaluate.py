@@ -128,3 +128,14 @@ def test_bad_input_gives_one_line(argv, message, tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
+
+
+def test_a_run_with_corrupt_settings_gives_one_line(tmp_path, capsys):
+    (tmp_path / "config.json").write_text('{"experiment": "experiments.gan_mnist", ')
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main([str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"error: cannot read the run's settings {tmp_path / 'config.json'} (" in err
+    assert err.endswith("; repair or restore it\n")

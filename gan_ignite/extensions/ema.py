@@ -94,7 +94,6 @@ class EMA(Extension):
 
     def __call__(self, trainer: Any) -> None:
         engine = trainer.engine
-        self._attach(engine)
         engine.state.ema_momentum = ema_momentum(self.decay, engine.state.iteration)
         engine.fire_event(_EMAEvents.UPDATE)
 
