@@ -91,6 +91,9 @@ class DCGANConfig(GANConfig):
 
     feature_maps: int = option(64, "feature maps of the first discriminator layer")
     batch_norm: bool = option(True, "batch norm in both networks")
+    spectral_norm: bool = option(
+        False, "spectral normalisation of every discriminator layer, in place of its batch norm (SN-GAN)"
+    )
 
 
 class _Parser(argparse.ArgumentParser):

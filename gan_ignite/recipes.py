@@ -59,6 +59,12 @@ def dcgan_models(
     from gan_ignite.models import DCGANDiscriminator, DCGANGenerator, check_image_size
 
     check_image_size(config.image_size)
+    if config.spectral_norm:
+        if discriminator is not None:
+            raise UsageError(
+                f"--spectral-norm applies to the DCGAN discriminator only, not to {discriminator.__name__}; leave it out"
+            )
+        dis_options = {**dis_options, "spectral_norm": True}
     shape = dict(
         image_size=config.image_size, channels=dataset_channels(config.dataset), feature_maps=config.feature_maps
     )

@@ -195,6 +195,8 @@ CASES = [
          id="negative workers"),
     case([*FORCE, "--n-reconstructions", "0"], "error: --n-reconstructions should be a positive integer, but given "
          "0", module=ebgan_mnist, id="zero EBGAN reconstructions"),
+    case([*FORCE, "--spectral-norm"], "error: --spectral-norm applies to the DCGAN discriminator only, not to "
+         "EBGANDiscriminator; leave it out", module=ebgan_mnist, id="spectral norm on EBGAN's autoencoder"),
     # names and flags
     case([*FORCE, "--loss", "wgan"], "error: Argument `loss` should be one of gan, minimax, lsgan, ebgan, hinge, "
          "wgan-gp, ssgan, but given 'wgan'", id="unknown loss"),

@@ -28,6 +28,7 @@ from gan_ignite.models.layers import (
     MinibatchStdDev,
     check_positive,
     down_block,
+    apply_spectral_norm,
     init_dcgan_weights,
     up_block,
 )
@@ -144,6 +145,12 @@ class DCGANDiscriminator(nn.Module):
     whose logit is fixed at 0, so ``logsumexp`` over the K logits is the real-vs-fake
     logit. The losses interpret them; this class only shapes the output.
 
+    ``spectral_norm=True`` builds the SN-GAN discriminator (Miyato et al., 2018): every
+    convolution and linear layer is 1-Lipschitz (its weight divided by a power-iteration
+    estimate of its largest singular value), and there is no batch norm, whose per-batch
+    rescaling would undo that bound. A discriminator that cannot grow arbitrarily sharp
+    gives the generator useful gradients for longer.
+
     Args:
         image_size: side of the square input, one of :data:`SUPPORTED_IMAGE_SIZES`.
         channels: image channels.
@@ -151,6 +158,8 @@ class DCGANDiscriminator(nn.Module):
         batch_norm: whether hidden layers after the first are batch-normalised.
         minibatch: ``None`` (per-image, the default), ``"discrimination"`` or ``"stddev"``.
         num_classes: outputs per image; 1 gives logits (N,), K > 1 gives (N, K).
+        spectral_norm: divide every convolution and linear weight by its largest
+            singular value (Miyato et al., 2018), in place of batch norm.
     """
 
     def __init__(
@@ -162,6 +171,7 @@ class DCGANDiscriminator(nn.Module):
         *,
         minibatch: str | None = None,
         num_classes: int = 1,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         self.image_size = check_image_size(image_size)
@@ -169,11 +179,13 @@ class DCGANDiscriminator(nn.Module):
         self.minibatch = check_minibatch(minibatch)
         self.num_classes = check_positive("num_classes", num_classes)
         stages, self.feature_dim = down_stages(
-            image_size, channels, feature_maps, batch_norm, stddev=minibatch == "stddev"
+            image_size, channels, feature_maps, batch_norm and not spectral_norm, stddev=minibatch == "stddev"
         )
         self.body = nn.Sequential(*stages, nn.Flatten())
         self.head = _head(self.feature_dim, num_classes, discrimination=minibatch == "discrimination")
         init_dcgan_weights(self)
+        if spectral_norm:
+            apply_spectral_norm(self)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, C, S, S) images -> (N, feature_dim) penultimate activations."""

@@ -24,6 +24,7 @@ from gan_ignite.errors import UsageError
 __all__ = [
     "MinibatchDiscrimination",
     "MinibatchStdDev",
+    "apply_spectral_norm",
     "check_positive",
     "down_block",
     "init_dcgan_weights",
@@ -104,6 +105,26 @@ def init_dcgan_weights(module: nn.Module) -> nn.Module:
             continue
         if layer.bias is not None:
             nn.init.zeros_(layer.bias)
+    return module
+
+
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
+    """Spectrally normalise every convolution and linear layer of ``module``, in place.
+
+    Uses PyTorch's parametrization (``torch.nn.utils.parametrizations.spectral_norm``):
+    each forward pass in training mode runs one power iteration and divides the weight
+    by its largest singular value; the iteration vectors are buffers, so they are saved
+    and restored with the model's state. Call it after initialising the weights: the
+    original weight becomes ``layer.parametrizations.weight.original``.
+
+    Returns:
+        ``module``, for chaining.
+    """
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    for layer in list(module.modules()):
+        if isinstance(layer, _LINEAR_TYPES):
+            spectral_norm(layer)
     return module
 
 
