@@ -59,6 +59,8 @@ def check_config(config: ExperimentConfig) -> None:
     _check_optimizer_options(config)
     if config.limit < 0:
         raise UsageError(f"--limit should be zero (all images) or more, but given {config.limit}")
+    if getattr(config, "fc_units", 0) < 0:
+        raise UsageError(f"--fc-units should be zero (no such layer) or more, e.g. 1024, but given {config.fc_units}")
     if config.num_workers < 0:
         raise UsageError(f"--num-workers should be zero or more, but given {config.num_workers}")
     if config.device not in _DEVICES:

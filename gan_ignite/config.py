@@ -94,6 +94,10 @@ class DCGANConfig(GANConfig):
     spectral_norm: bool = option(
         False, "spectral normalisation of every discriminator layer, in place of its batch norm (SN-GAN)"
     )
+    fc_units: int = option(
+        0, "a fully connected hidden layer of N units in both networks, e.g. 1024 as in InfoGAN's MNIST networks "
+        "(0: none)"
+    )
 
 
 class _Parser(argparse.ArgumentParser):

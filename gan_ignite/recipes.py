@@ -59,16 +59,18 @@ def dcgan_models(
     from gan_ignite.models import DCGANDiscriminator, DCGANGenerator, check_image_size
 
     check_image_size(config.image_size)
-    if config.spectral_norm:
-        if discriminator is not None:
-            raise UsageError(
-                f"--spectral-norm applies to the DCGAN discriminator only, not to {discriminator.__name__}; leave it out"
-            )
-        dis_options = {**dis_options, "spectral_norm": True}
+    dcgan_only = {"spectral_norm": config.spectral_norm, "fc_units": config.fc_units}
+    for name, value in dcgan_only.items():
+        if value and discriminator is not None:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} applies to the DCGAN discriminator only, not to {discriminator.__name__}; "
+                             "leave it out")
+    if discriminator is None:
+        dis_options = {**dis_options, **dcgan_only}
     shape = dict(
         image_size=config.image_size, channels=dataset_channels(config.dataset), feature_maps=config.feature_maps
     )
-    gen = DCGANGenerator(z_dim=config.z_dim, batch_norm=config.batch_norm, **shape)
+    gen = DCGANGenerator(z_dim=config.z_dim, batch_norm=config.batch_norm, fc_units=config.fc_units, **shape)
     dis = (discriminator or DCGANDiscriminator)(batch_norm=config.batch_norm, **shape, **dis_options)
     return gen, dis
 

@@ -197,6 +197,10 @@ CASES = [
          "0", module=ebgan_mnist, id="zero EBGAN reconstructions"),
     case([*FORCE, "--spectral-norm"], "error: --spectral-norm applies to the DCGAN discriminator only, not to "
          "EBGANDiscriminator; leave it out", module=ebgan_mnist, id="spectral norm on EBGAN's autoencoder"),
+    case([*FORCE, "--fc-units", "16"], "error: --fc-units applies to the DCGAN discriminator only, not to "
+         "EBGANDiscriminator; leave it out", module=ebgan_mnist, id="fully connected layer on EBGAN's autoencoder"),
+    case([*FORCE, "--fc-units", "-1"], "error: --fc-units should be zero (no such layer) or more, e.g. 1024, but "
+         "given -1", id="negative fully connected units"),
     # names and flags
     case([*FORCE, "--loss", "wgan"], "error: Argument `loss` should be one of gan, minimax, lsgan, ebgan, hinge, "
          "wgan-gp, ssgan, but given 'wgan'", id="unknown loss"),

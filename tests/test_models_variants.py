@@ -276,3 +276,46 @@ def test_ebgan_discriminator_trains_with_the_ebgan_loss():
 def test_ebgan_unsupported_image_size():
     with pytest.raises(UsageError, match=r"Argument `image_size` should be one of 16, 28, 32, 64, but given 30"):
         EBGANDiscriminator(image_size=30)
+
+
+# -- fully connected hidden layer (InfoGAN's MNIST networks) --------------------------------
+
+
+def n_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_fc_units_add_one_hidden_layer_to_the_generator(batch_norm):
+    z, units, projected = 10, 32, (2 * 8) * 7 * 7  # 28 px, fm 8: the projection is 16 x 7 x 7
+    plain = DCGANGenerator(z_dim=z, feature_maps=8, batch_norm=batch_norm)
+    gen = DCGANGenerator(z_dim=z, feature_maps=8, batch_norm=batch_norm, fc_units=units)
+    # z -> units (with its BN scale and shift, or a bias), then units -> projection instead of z -> projection.
+    hidden = z * units + (2 * units if batch_norm else units)
+    assert n_params(gen) - n_params(plain) == hidden + (units - z) * projected
+    assert gen(torch.randn(5, z)).shape == (5, 1, 28, 28)
+    assert isinstance(gen.net[0], nn.Linear) and gen.net[0].out_features == units
+
+
+@pytest.mark.parametrize("minibatch", [None, "discrimination"])
+def test_fc_units_make_the_discriminator_features_the_hidden_layer(minibatch):
+    plain = DCGANDiscriminator(image_size=28, feature_maps=8, minibatch=minibatch)
+    dis = DCGANDiscriminator(image_size=28, feature_maps=8, minibatch=minibatch, fc_units=24)
+    x = torch.randn(6, 1, 28, 28)
+    assert dis.feature_dim == 24 and dis.features(x).shape == (6, 24)
+    torch.testing.assert_close(dis(x), dis.head(dis.features(x)).squeeze(1))
+    if minibatch is None:  # conv features (16 x 7 x 7) -> 24 units + BN; head 24 -> 1 instead of 784 -> 1
+        flat = 16 * 7 * 7
+        assert n_params(dis) - n_params(plain) == flat * 24 + 2 * 24 + (24 - flat)
+
+
+def test_fc_units_take_spectral_norm_and_no_batch_norm():
+    dis = DCGANDiscriminator(image_size=16, feature_maps=8, fc_units=24, spectral_norm=True)
+    assert not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in dis.modules())
+    linears = [m for m in dis.modules() if isinstance(m, nn.Linear)]
+    assert len(linears) == 2 and all(hasattr(m, "parametrizations") for m in linears)
+
+
+def test_negative_fc_units_are_refused():
+    with pytest.raises(UsageError, match=r"Argument `fc_units` should be a positive integer, but given -2"):
+        DCGANGenerator(fc_units=-2)

@@ -79,7 +79,11 @@ class DCGANGenerator(nn.Module):
 
     A linear projection to ``channels[0] x base x base``, then one transposed-convolution
     stage per doubling (ReLU, batch norm unless ``batch_norm=False``), and a last
-    transposed convolution to the image channels with ``tanh``.
+    transposed convolution to the image channels with ``tanh``. With ``fc_units``, the
+    projection is preceded by a fully connected hidden layer: the two-layer projection of
+    the InfoGAN MNIST generator (Chen et al., 2016), which Lucic et al. (2018) took as the
+    standard MNIST architecture; it lets the generator lay out a whole digit before the
+    convolutions draw its strokes.
 
     Args:
         z_dim: size of the noise vector.
@@ -87,6 +91,8 @@ class DCGANGenerator(nn.Module):
         channels: image channels (1 grey, 3 colour).
         feature_maps: channels of the last hidden stage; earlier ones double.
         batch_norm: whether hidden layers are batch-normalised.
+        fc_units: if positive, a fully connected hidden layer of this many units between
+            the noise and the projection (InfoGAN's MNIST generator uses 1024).
     """
 
     def __init__(
@@ -96,14 +102,16 @@ class DCGANGenerator(nn.Module):
         channels: int = 1,
         feature_maps: int = 64,
         batch_norm: bool = True,
+        fc_units: int = 0,
     ) -> None:
         super().__init__()
         self.z_dim = check_positive("z_dim", z_dim)
         self.image_size = check_image_size(image_size)
         self.channels = check_positive("channels", channels)
         base, hidden = feature_plan(image_size, check_positive("feature_maps", feature_maps))
-        project: list[nn.Module] = [
-            nn.Linear(z_dim, hidden[0] * base * base, bias=not batch_norm),
+        project = _fc_block(z_dim, fc_units, nn.ReLU(inplace=True), batch_norm) if fc_units else []
+        project += [
+            nn.Linear(fc_units or z_dim, hidden[0] * base * base, bias=not batch_norm),
             nn.Unflatten(1, (hidden[0], base, base)),
         ]
         if batch_norm:
@@ -160,6 +168,9 @@ class DCGANDiscriminator(nn.Module):
         num_classes: outputs per image; 1 gives logits (N,), K > 1 gives (N, K).
         spectral_norm: divide every convolution and linear weight by its largest
             singular value (Miyato et al., 2018), in place of batch norm.
+        fc_units: if positive, a fully connected hidden layer of this many units
+            (LeakyReLU, batch norm) between the convolutions and the head, as in InfoGAN's
+            MNIST discriminator; :meth:`features` then returns its activation.
     """
 
     def __init__(
@@ -172,16 +183,22 @@ class DCGANDiscriminator(nn.Module):
         minibatch: str | None = None,
         num_classes: int = 1,
         spectral_norm: bool = False,
+        fc_units: int = 0,
     ) -> None:
         super().__init__()
         self.image_size = check_image_size(image_size)
         self.channels = check_positive("channels", channels)
         self.minibatch = check_minibatch(minibatch)
         self.num_classes = check_positive("num_classes", num_classes)
+        batch_norm = batch_norm and not spectral_norm
         stages, self.feature_dim = down_stages(
-            image_size, channels, feature_maps, batch_norm and not spectral_norm, stddev=minibatch == "stddev"
+            image_size, channels, feature_maps, batch_norm, stddev=minibatch == "stddev"
         )
-        self.body = nn.Sequential(*stages, nn.Flatten())
+        stages.append(nn.Flatten())
+        if fc_units:
+            stages += _fc_block(self.feature_dim, fc_units, nn.LeakyReLU(0.2, inplace=True), batch_norm)
+            self.feature_dim = fc_units
+        self.body = nn.Sequential(*stages)
         self.head = _head(self.feature_dim, num_classes, discrimination=minibatch == "discrimination")
         init_dcgan_weights(self)
         if spectral_norm:
@@ -195,6 +212,14 @@ class DCGANDiscriminator(nn.Module):
         """x: (N, C, S, S) images -> (N,) logits, or (N, num_classes) (no sigmoid, no softmax)."""
         out = self.head(self.features(x))
         return out.squeeze(1) if self.num_classes == 1 else out
+
+
+def _fc_block(in_features: int, units: int, activation: nn.Module, batch_norm: bool) -> list[nn.Module]:
+    """A fully connected hidden layer: linear (no bias under batch norm), batch norm, activation."""
+    layers: list[nn.Module] = [nn.Linear(in_features, check_positive("fc_units", units), bias=not batch_norm)]
+    if batch_norm:
+        layers.append(nn.BatchNorm1d(units))
+    return [*layers, activation]
 
 
 def check_minibatch(minibatch: str | None) -> str | None:

@@ -1,15 +1,16 @@
-"""The spectrally normalised DCGAN discriminator: unit spectral norms, saved state, resume."""
+"""DCGAN architecture options: the spectrally normalised discriminator, the fully connected layer; saved and resumed."""
 
 import pytest
 import torch
 from torch import nn
 
 from experiments import gan_mnist
+from gan_ignite.evaluate import load_run_generator
 from gan_ignite.extensions.snapshot import latest_checkpoint
 from gan_ignite.models import DCGANDiscriminator
 
 SMALL = ["--limit", "32", "--batch-size", "8", "--image-size", "16", "--feature-maps", "8", "--z-dim", "8",
-         "--n-samples", "4", "--no-progress", "--spectral-norm"]
+         "--n-samples", "4", "--no-progress", "--spectral-norm", "--fc-units", "16"]
 
 
 def weight_matrices(dis):
@@ -49,7 +50,7 @@ def test_the_power_iteration_state_is_saved_and_restored():
     torch.testing.assert_close(copy(x), dis(x), rtol=0, atol=0)
 
 
-def test_resume_continues_a_spectrally_normalised_run_exactly(tmp_path):
+def test_resume_continues_a_run_with_both_options_exactly_and_evaluate_rebuilds_it(tmp_path):
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # one summation order, so bitwise comparison is fair
     try:
@@ -62,3 +63,6 @@ def test_resume_continues_a_spectrally_normalised_run_exactly(tmp_path):
     a, b = (torch.load(latest_checkpoint(out), weights_only=True)["dis"] for out in (whole, split))
     assert any(key.endswith("_u") for key in a)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    gen, z_dim, _ = load_run_generator(split)
+    assert isinstance(gen.net[0], nn.Linear) and (gen.net[0].in_features, gen.net[0].out_features) == (z_dim, 16)
+    torch.testing.assert_close(gen.state_dict(), torch.load(latest_checkpoint(whole), weights_only=True)["gen"])
