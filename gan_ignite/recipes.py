@@ -53,7 +53,9 @@ def dcgan_models(
 
     Checks the image size before any data is loaded. ``discriminator`` replaces the DCGAN
     discriminator class (e.g. EBGAN's autoencoder, which takes the same shape arguments);
-    ``dis_options`` go to its constructor (``minibatch``, ``num_classes``).
+    ``dis_options`` go to its constructor (``minibatch``, ``num_classes``). The options
+    that shape the DCGAN discriminator only (``--spectral-norm``, ``--fc-units``) are
+    refused with a replaced one, rather than silently dropped.
     """
     from gan_ignite.data import dataset_channels
     from gan_ignite.models import DCGANDiscriminator, DCGANGenerator, check_image_size

@@ -26,9 +26,9 @@ from gan_ignite.errors import UsageError
 from gan_ignite.models.layers import (
     MinibatchDiscrimination,
     MinibatchStdDev,
+    apply_spectral_norm,
     check_positive,
     down_block,
-    apply_spectral_norm,
     init_dcgan_weights,
     up_block,
 )
