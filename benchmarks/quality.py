@@ -5,7 +5,8 @@ samples ``--n`` images from each final generator and measures them with the MNIS
 domain extractor (trained first if the cache has none). Beside them, anchors computed
 here, never assumed: the real-vs-real floor (``--n`` test images against the training
 statistics) and clearly bad references (Gaussian noise, blurred test images, one digit
-only). Prints one table; its last line is the same table as JSON::
+only). Prints one table; its last line is the same table as JSON (with each variant's
+training options)::
 
     python benchmarks/quality.py --data-root ../shared/data --epochs 2
 
@@ -73,11 +74,17 @@ def anchors(net, data_root: str, n: int) -> list[dict]:
     return [{"variant": name, **measure(x.split(500), net, reference)} for name, x in sets.items()]
 
 
-def train_variant(module: str, data_root: str, epochs: int, out: Path, extra: list[str], threads: int) -> float:
-    """Run ``python -m experiments.MODULE`` into ``out`` on ``threads`` threads; its wall time in seconds."""
+def options(name: str, args: argparse.Namespace) -> list[str]:
+    """The training options of variant ``name``: the shared ones, plus the DCGAN ones where they apply."""
+    shaped = VARIANTS[name] in DCGAN_DISCRIMINATOR
+    return args.train_options.split() + (args.dcgan_options.split() if shaped else [])
+
+
+def train_variant(module: str, data_root: str, epochs: int, out: Path, extra: list[str], threads: int | None) -> float:
+    """Run ``python -m experiments.MODULE`` into ``out`` (on ``threads`` threads if given); its wall time in seconds."""
     argv = [sys.executable, "-m", f"experiments.{module}", "--dataset", "mnist", "--data-root", data_root,
             "--epochs", str(epochs), "--out", str(out), "--no-progress", *extra]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
     start = time.perf_counter()
     subprocess.run(argv, cwd=ROOT, check=True, stdout=sys.stderr, env=env)
     return time.perf_counter() - start
@@ -85,15 +92,17 @@ def train_variant(module: str, data_root: str, epochs: int, out: Path, extra: li
 
 def train_all(names: list[str], args: argparse.Namespace, out: Path) -> dict[str, float]:
     """Train the variants, ``args.jobs`` at a time, splitting the CPU cores between them; wall times by name."""
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    jobs = min(args.jobs, len(names))
+    # One job keeps torch's (or the user's) thread settings; several share the cores this process may use.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max(1, cores // jobs) if jobs > 1 else None
 
     def train(name: str) -> float:
         module = VARIANTS[name]
-        extra = args.train_options.split() + (args.dcgan_options.split() if module in DCGAN_DISCRIMINATOR else [])
-        return train_variant(module, args.data_root, args.epochs, out / module, extra, threads)
+        return train_variant(module, args.data_root, args.epochs, out / module, options(name, args), threads)
 
     # Threads only wait on the training subprocesses here, so a thread pool is enough.
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
         return dict(zip(names, pool.map(train, names)))
 
 
@@ -121,6 +130,8 @@ def main() -> None:
                         help="options added for the variants with a DCGAN discriminator (gan, lsgan)")
     parser.add_argument("--jobs", type=int, default=1, help="variants trained at the same time")
     args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error(f"--jobs should be a positive integer, but given {args.jobs}")
 
     net = extractor(args.data_root)
     rows = []
@@ -129,7 +140,8 @@ def main() -> None:
         walls = train_all(args.variants, args, out)
         for name in args.variants:
             quality = evaluate_run(out / VARIANTS[name], args.n)
-            rows.append({"variant": name, "epochs": args.epochs, "wall_s": walls[name], **quality})
+            row = {"variant": name, "epochs": args.epochs, "wall_s": walls[name], **quality}
+            rows.append({**row, "options": " ".join(options(name, args))})
     rows += anchors(net, args.data_root, args.n)
     print(table(rows))
     print(json.dumps(rows))

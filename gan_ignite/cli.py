@@ -59,8 +59,12 @@ def check_config(config: ExperimentConfig) -> None:
     _check_optimizer_options(config)
     if config.limit < 0:
         raise UsageError(f"--limit should be zero (all images) or more, but given {config.limit}")
-    if getattr(config, "fc_units", 0) < 0:
-        raise UsageError(f"--fc-units should be zero (no such layer) or more, e.g. 1024, but given {config.fc_units}")
+    fc_units = getattr(config, "fc_units", 0)
+    if fc_units < 0:
+        raise UsageError(f"--fc-units should be zero (no such layer) or more, e.g. 1024, but given {fc_units}")
+    if fc_units and getattr(config, "batch_norm", False) and config.batch_size < 2:
+        # The fully connected layer's batch norm has one value per unit: a batch of one has no statistics.
+        raise UsageError("--fc-units with batch norm needs --batch-size 2 or more; raise it or pass --no-batch-norm")
     if config.num_workers < 0:
         raise UsageError(f"--num-workers should be zero or more, but given {config.num_workers}")
     if config.device not in _DEVICES:

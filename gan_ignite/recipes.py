@@ -65,8 +65,8 @@ def dcgan_models(
     for name, value in dcgan_only.items():
         if value and discriminator is not None:
             flag = "--" + name.replace("_", "-")
-            raise UsageError(f"{flag} applies to the DCGAN discriminator only, not to {discriminator.__name__}; "
-                             "leave it out")
+            raise UsageError(f"{flag} shapes the DCGAN discriminator, which this experiment replaces with "
+                             f"{discriminator.__name__}; leave it out")
     if discriminator is None:
         dis_options = {**dis_options, **dcgan_only}
     shape = dict(

@@ -195,12 +195,14 @@ CASES = [
          id="negative workers"),
     case([*FORCE, "--n-reconstructions", "0"], "error: --n-reconstructions should be a positive integer, but given "
          "0", module=ebgan_mnist, id="zero EBGAN reconstructions"),
-    case([*FORCE, "--spectral-norm"], "error: --spectral-norm applies to the DCGAN discriminator only, not to "
-         "EBGANDiscriminator; leave it out", module=ebgan_mnist, id="spectral norm on EBGAN's autoencoder"),
-    case([*FORCE, "--fc-units", "16"], "error: --fc-units applies to the DCGAN discriminator only, not to "
-         "EBGANDiscriminator; leave it out", module=ebgan_mnist, id="fully connected layer on EBGAN's autoencoder"),
+    case([*FORCE, "--spectral-norm"], "error: --spectral-norm shapes the DCGAN discriminator, which this "
+         "experiment replaces with EBGANDiscriminator; leave it out", module=ebgan_mnist, id="spectral norm on EBGAN's autoencoder"),
+    case([*FORCE, "--fc-units", "16"], "error: --fc-units shapes the DCGAN discriminator, which this "
+         "experiment replaces with EBGANDiscriminator; leave it out", module=ebgan_mnist, id="fully connected layer on EBGAN's autoencoder"),
     case([*FORCE, "--fc-units", "-1"], "error: --fc-units should be zero (no such layer) or more, e.g. 1024, but "
          "given -1", id="negative fully connected units"),
+    case([*FORCE, "--fc-units", "16", "--batch-size", "1"], "error: --fc-units with batch norm needs --batch-size 2 "
+         "or more; raise it or pass --no-batch-norm", id="fully connected batch norm of one image"),
     # names and flags
     case([*FORCE, "--loss", "wgan"], "error: Argument `loss` should be one of gan, minimax, lsgan, ebgan, hinge, "
          "wgan-gp, ssgan, but given 'wgan'", id="unknown loss"),

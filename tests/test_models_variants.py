@@ -165,17 +165,20 @@ def test_default_discriminator_is_unchanged(kwargs, expected):
     assert list(explicit.state_dict()) == list(dis.state_dict())
 
 
+@pytest.mark.parametrize("fc_units", [0, 24])
 @pytest.mark.parametrize("num_classes", [1, 10])
 @pytest.mark.parametrize("minibatch", [None, "discrimination", "stddev"])
 @pytest.mark.parametrize("image_size", SUPPORTED_IMAGE_SIZES)
-def test_discriminator_variant_shapes(image_size, minibatch, num_classes):
+def test_discriminator_variant_shapes(image_size, minibatch, num_classes, fc_units):
     dis = DCGANDiscriminator(image_size=image_size, channels=3, feature_maps=4, minibatch=minibatch,
-                             num_classes=num_classes)
+                             num_classes=num_classes, fc_units=fc_units)
     x = torch.randn(6, 3, image_size, image_size)
     out = dis(x)
     assert out.shape == ((6,) if num_classes == 1 else (6, num_classes))
     features = dis.features(x)
     assert features.shape == (6, dis.feature_dim)
+    if fc_units:
+        assert dis.feature_dim == fc_units
     head = dis.head(features)
     torch.testing.assert_close(out, head.squeeze(1) if num_classes == 1 else head)
 
@@ -317,5 +320,6 @@ def test_fc_units_take_spectral_norm_and_no_batch_norm():
 
 
 def test_negative_fc_units_are_refused():
-    with pytest.raises(UsageError, match=r"Argument `fc_units` should be a positive integer, but given -2"):
+    with pytest.raises(UsageError, match=r"Argument `fc_units` should be zero \(no such layer\) or a positive "
+                       r"integer, but given -2"):
         DCGANGenerator(fc_units=-2)

@@ -15,7 +15,12 @@ from gan_ignite.models.dcgan import (
     check_image_size,
 )
 from gan_ignite.models.ebgan import EBGANDiscriminator
-from gan_ignite.models.layers import MinibatchDiscrimination, MinibatchStdDev, init_dcgan_weights
+from gan_ignite.models.layers import (
+    MinibatchDiscrimination,
+    MinibatchStdDev,
+    apply_spectral_norm,
+    init_dcgan_weights,
+)
 from gan_ignite.models.mlp import MLPDiscriminator, MLPGenerator
 
 __all__ = [
@@ -28,6 +33,7 @@ __all__ = [
     "MLPGenerator",
     "MinibatchDiscrimination",
     "MinibatchStdDev",
+    "apply_spectral_norm",
     "check_image_size",
     "init_dcgan_weights",
 ]

@@ -14,7 +14,9 @@ Batch norm follows every hidden layer except the discriminator's first (as in th
 ``batch_norm=False`` builds the plain variant (the CIFAR-10 article trained one). The
 discriminator returns raw logits: the losses apply the sigmoid in a numerically stable
 form (``binary_cross_entropy_with_logits``). Options of the discriminator add a minibatch
-layer (``minibatch=``) or K class logits for semi-supervised training (``num_classes=``).
+layer (``minibatch=``) or K class logits for semi-supervised training (``num_classes=``),
+or make it the spectrally normalised SN-GAN discriminator (``spectral_norm=True``);
+``fc_units=`` adds InfoGAN's fully connected hidden layer to either network.
 """
 
 from __future__ import annotations
@@ -167,10 +169,12 @@ class DCGANDiscriminator(nn.Module):
         minibatch: ``None`` (per-image, the default), ``"discrimination"`` or ``"stddev"``.
         num_classes: outputs per image; 1 gives logits (N,), K > 1 gives (N, K).
         spectral_norm: divide every convolution and linear weight by its largest
-            singular value (Miyato et al., 2018), in place of batch norm.
+            singular value (Miyato et al., 2018), in place of batch norm (a minibatch
+            discrimination tensor is left as it is).
         fc_units: if positive, a fully connected hidden layer of this many units
-            (LeakyReLU, batch norm) between the convolutions and the head, as in InfoGAN's
-            MNIST discriminator; :meth:`features` then returns its activation.
+            (LeakyReLU; batch norm as the other hidden layers) between the convolutions
+            and the head, as in InfoGAN's MNIST discriminator; :meth:`features` then
+            returns its activation.
     """
 
     def __init__(
@@ -216,7 +220,9 @@ class DCGANDiscriminator(nn.Module):
 
 def _fc_block(in_features: int, units: int, activation: nn.Module, batch_norm: bool) -> list[nn.Module]:
     """A fully connected hidden layer: linear (no bias under batch norm), batch norm, activation."""
-    layers: list[nn.Module] = [nn.Linear(in_features, check_positive("fc_units", units), bias=not batch_norm)]
+    if isinstance(units, bool) or not isinstance(units, int) or units < 0:
+        raise UsageError(f"Argument `fc_units` should be zero (no such layer) or a positive integer, but given {units!r}")
+    layers: list[nn.Module] = [nn.Linear(in_features, units, bias=not batch_norm)]
     if batch_norm:
         layers.append(nn.BatchNorm1d(units))
     return [*layers, activation]

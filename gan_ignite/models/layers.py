@@ -18,6 +18,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from gan_ignite.errors import UsageError
 
@@ -120,8 +121,6 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
     Returns:
         ``module``, for chaining.
     """
-    from torch.nn.utils.parametrizations import spectral_norm
-
     for layer in list(module.modules()):
         if isinstance(layer, _LINEAR_TYPES):
             spectral_norm(layer)
