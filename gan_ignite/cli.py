@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from gan_ignite.config import ExperimentConfig
-from gan_ignite.errors import DivergenceError, UsageError, one_line
+from gan_ignite.errors import USER_ERRORS, UsageError, one_line
 from gan_ignite.extensions._files import write_atomic
 from gan_ignite.extensions.snapshot import latest_checkpoint, load_snapshot
 from gan_ignite.trainer import Trainer, TrainingInterrupted
@@ -197,7 +197,7 @@ def run_experiment(build: Callable[[C], Trainer], config: C) -> Trainer:
             _clear_run_dir(Path(config.out))
         write_config(config, experiment=_module_name(build))
         trainer.run()
-    except (UsageError, DivergenceError) as exc:
+    except USER_ERRORS as exc:
         # The traceback's frames hold the data loader's iterator; freed now, its worker
         # processes are shut down before the interpreter exits, not left waiting.
         traceback.clear_frames(exc.__traceback__)

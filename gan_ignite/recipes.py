@@ -54,8 +54,8 @@ def dcgan_models(
     Checks the image size before any data is loaded. ``discriminator`` replaces the DCGAN
     discriminator class (e.g. EBGAN's autoencoder, which takes the same shape arguments);
     ``dis_options`` go to its constructor (``minibatch``, ``num_classes``). The options
-    that shape the DCGAN discriminator only (``--spectral-norm``, ``--fc-units``) are
-    refused with a replaced one, rather than silently dropped.
+    that shape the DCGAN discriminator (``--spectral-norm``, ``--fc-units``) are refused
+    when ``discriminator`` replaces it, rather than silently dropped.
     """
     from gan_ignite.data import dataset_channels
     from gan_ignite.models import DCGANDiscriminator, DCGANGenerator, check_image_size
@@ -143,16 +143,14 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
     (``--ema-decay``), sample grids and evaluations (of the average when there is one),
     TensorBoard, plots, snapshots.
     """
+    device = config.resolved_device()
     trainer.extend(E.LogReport(trigger=(1, "epoch")))
-    trainer.extend(
-        E.DivergenceCheck(gen, z_dim, interval=(config.log_interval, "iteration"), device=config.resolved_device())
-    )
+    trainer.extend(E.DivergenceCheck(gen, z_dim, interval=(config.log_interval, "iteration"), device=device))
     sample_gen = sampling_generator(trainer, config, gen)
     evaluating = getattr(config, "eval_interval", 0) > 0
     trainer.extend(E.PrintReport(REPORT_KEYS[:-1] + EVAL_REPORT_KEYS + REPORT_KEYS[-1:] if evaluating else REPORT_KEYS))
     if config.progress and sys.stderr.isatty():  # a bar in a log file is noise
         trainer.extend(E.ProgressBar())
-    device = config.resolved_device()
     trainer.extend(E.SampleGrid(sample_gen, z_dim, n=config.n_samples, seed=config.seed, device=device))
     if evaluating:
         trainer.extend(evaluation(config, sample_gen, z_dim), trigger=(config.eval_interval, "epoch"))

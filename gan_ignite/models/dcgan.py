@@ -221,7 +221,9 @@ class DCGANDiscriminator(nn.Module):
 def _fc_block(in_features: int, units: int, activation: nn.Module, batch_norm: bool) -> list[nn.Module]:
     """A fully connected hidden layer: linear (no bias under batch norm), batch norm, activation."""
     if isinstance(units, bool) or not isinstance(units, int) or units < 0:
-        raise UsageError(f"Argument `fc_units` should be zero (no such layer) or a positive integer, but given {units!r}")
+        raise UsageError(
+            f"Argument `fc_units` should be zero (no such layer) or a positive integer, but given {units!r}"
+        )
     layers: list[nn.Module] = [nn.Linear(in_features, units, bias=not batch_norm)]
     if batch_norm:
         layers.append(nn.BatchNorm1d(units))
