@@ -490,12 +490,45 @@ def _class_folder_dataset(folder: Path, **options: object) -> ImageFileDataset:
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
-    """Any PIL image as RGB; transparent parts (RGBA, LA, palette) become white."""
+    """Any PIL image as RGB; transparent parts (RGBA, LA, palette) become white.
+
+    Deeper greyscale (16-bit, 32-bit, float) is scaled to 8 bits first, not clipped.
+    """
+    if img.mode in _DEEP_GREY_MODES:
+        img = _deep_grey_to_8bit(img)
     if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     return img.convert("RGB")
+
+
+# Greyscale deeper than 8 bits, which PIL's convert() clips at 255 instead of scaling.
+_DEEP_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def _deep_grey_to_8bit(img: Image.Image) -> Image.Image:
+    """A 16-bit, 32-bit or float greyscale image as "L" ("LA" with transparency).
+
+    Integer modes are read as 16-bit, 0..65535 -> 0..255 (value / 257, rounded): the "I;16"
+    family is 16-bit by definition, and "I" is what Pillow before 10.3 opens 16-bit
+    greyscale PNGs as. A genuinely 32-bit "I" file (a TIFF, whatever its name) has no
+    range of its own to recover, so it clips above 65535 rather than being stretched to
+    its own extremes, which would make each image's brightness depend on its content.
+    Float ("F") images with max <= 1 are taken as 0..1, else as 0..255 (PIL's own reading),
+    clipped. A tRNS value names one 16-bit grey, so it is matched before scaling.
+    """
+    values = np.asarray(img, dtype=np.float32)  # exact for 16-bit values, half of float64
+    if img.mode != "F":
+        scale = 255 / 65535
+    else:
+        scale = 255.0 if values.max(initial=0.0) <= 1.0 else 1.0
+    grey = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+    transparency = img.info.get("transparency")
+    if not isinstance(transparency, int) or img.mode == "F":
+        return Image.fromarray(grey)
+    alpha = np.where(values == transparency, 0, 255).astype(np.uint8)
+    return Image.fromarray(np.stack([grey, alpha], axis=-1))  # (H, W, 2) uint8 -> "LA"
 
 
 def _resize_center_crop(img: Image.Image, size: int) -> Image.Image:
