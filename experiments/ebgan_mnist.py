@@ -17,6 +17,7 @@ import torch
 
 from gan_ignite.cli import run_experiment
 from gan_ignite.config import DCGANConfig, option, parse_config
+from gan_ignite.options import POSITIVE
 from gan_ignite.extensions import ReconstructionGrid
 from gan_ignite.losses import EBGANLoss
 from gan_ignite.models import EBGANDiscriminator
@@ -32,7 +33,7 @@ class Config(DCGANConfig):
     margin: float = option(EBGANLoss.DEFAULT_MARGIN, "energy margin m of generated images")
     pt: bool = option(True, "pull-away term in the generator loss (--no-pt to compare)")
     pt_weight: float = option(0.1, "weight of the pull-away term (the paper's 0.1)")
-    n_reconstructions: int = option(16, "real images whose reconstructions are saved each epoch")
+    n_reconstructions: int = option(16, "real images whose reconstructions are saved each epoch", POSITIVE)
 
 
 def build(config: Config) -> Trainer:
@@ -46,8 +47,8 @@ def build(config: Config) -> Trainer:
     return trainer
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    run_experiment(build, parse_config(Config, argv, description=__doc__))
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
+    run_experiment(build, parse_config(Config, argv, description=__doc__, prog=prog))
 
 
 if __name__ == "__main__":

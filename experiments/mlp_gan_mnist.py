@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from gan_ignite.cli import run_experiment
 from gan_ignite.config import GANConfig, option, parse_config
+from gan_ignite.options import POSITIVE
 from gan_ignite.losses import get_loss
 from gan_ignite.models import MLPDiscriminator, MLPGenerator
 from gan_ignite.recipes import dataset_from_config, gan_trainer
@@ -21,7 +22,7 @@ from gan_ignite.trainer import Trainer
 class Config(GANConfig):
     epochs: int = option(30, "number of training epochs")
     batch_size: int = option(32, "images per batch")
-    hidden: int = option(128, "units of the hidden layer")
+    hidden: int = option(128, "units of the hidden layer", POSITIVE)
     loss: str = option("gan", "gan (non-saturating) or minimax")
 
 
@@ -33,8 +34,8 @@ def build(config: Config) -> Trainer:
     return gan_trainer(config, dataset, gen, dis, get_loss(config.loss))
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    run_experiment(build, parse_config(Config, argv, description=__doc__))
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
+    run_experiment(build, parse_config(Config, argv, description=__doc__, prog=prog))
 
 
 if __name__ == "__main__":

@@ -47,8 +47,8 @@ def build(config: Config) -> Trainer:
     return trainer
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    run_experiment(build, parse_config(Config, argv, description=__doc__))
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
+    run_experiment(build, parse_config(Config, argv, description=__doc__, prog=prog))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Every experiment holds its settings in a frozen dataclass derived from
 :class:`ExperimentConfig` (the common options of DESIGN.md) and builds its trainer from
 it; library code never reads an argparse namespace. :func:`parse_config` turns a
 dataclass into a command line: each field ``batch_size`` becomes ``--batch-size``, typed
-by its default, documented by its ``help`` metadata.
+by its annotation, documented by its ``help``, checked by its requirement
+(:mod:`gan_ignite.options`). :func:`saved_config` reads a run's ``config.json`` back into
+the same dataclass, with the same checks.
 """
 
 from __future__ import annotations
@@ -12,48 +14,65 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import typing
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gan_ignite.errors import UsageError
+from gan_ignite.errors import UsageError, fail
+from gan_ignite.options import (
+    DEVICES, FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_NUMBER, CheckedOptions, OptionError, Requirement,
+    check_device, coerce, dataset_path, flag, is_path, option, shown_as_flags,
+)
+from gan_ignite.registry import experiment_of, module_name
+from gan_ignite.run_dir import CONFIG, check_same_experiment, read_marker, resolve_path
 
-__all__ = ["ExperimentConfig", "GANConfig", "DCGANConfig", "parse_config", "read_saved_config", "option"]
+__all__ = [
+    "ExperimentConfig", "GANConfig", "DCGANConfig", "parse_config", "read_saved_config", "saved_config", "option",
+    "NOT_RESUMED", "RESUMABLE", "DEVICES",
+]
 
 C = TypeVar("C", bound="ExperimentConfig")
 
-
-def option(default: Any, help: str) -> Any:
-    """A dataclass field with command-line help."""
-    return field(default=default, metadata={"help": help})
+_SEED = Requirement(lambda v: 0 <= v < 2**32, "should be an integer from 0 to 2**32 - 1")  # NumPy's seed range
 
 
 @dataclass(frozen=True)
-class ExperimentConfig:
+class ExperimentConfig(CheckedOptions):
     """The options every experiment shares."""
 
     dataset: str = option("digits", "digits (embedded), mnist, fashion-mnist, cifar10, or a folder of images")
-    data_root: str = option("data", "where datasets live (e.g. ../shared/data) or are downloaded to")
+    data_root: str = option("data", "where datasets live (e.g. ../shared/data) or are downloaded to", path=True)
     classes: tuple[int, ...] = option((), "keep only these class labels, e.g. --classes 7")
-    image_size: int = option(28, "image side in pixels")
-    limit: int = option(0, "train on the first N images only (0: all), for quick trials")
-    epochs: int = option(20, "number of training epochs")
-    batch_size: int = option(64, "images per batch")
-    seed: int = option(0, "seed of every RNG: the same seed repeats the run")
-    out: str = option("result", "the run directory")
+    image_size: int = option(28, "image side in pixels", POSITIVE)
+    limit: int = option(0, "train on the first N images only (0: all), for quick trials",
+                        Requirement(lambda v: v >= 0, "should be zero (all images) or more"))
+    epochs: int = option(20, "number of training epochs", POSITIVE)
+    batch_size: int = option(64, "images per batch", POSITIVE)
+    seed: int = option(0, "seed of every RNG: the same seed repeats the run", _SEED)
+    out: str = option("result", "the run directory", path=True)
     device: str = option("auto", "auto (cuda if available), cpu or cuda")
     resume: bool = option(False, "continue the run in --out from its latest checkpoint")
     force: bool = option(False, "start afresh in a --out that already holds a run, deleting it")
-    num_workers: int = option(0, "data loader worker processes")
-    log_interval: int = option(10, "iterations between TensorBoard scalars")
-    snapshot_interval: int = option(1, "epochs between checkpoints")
-    snapshot_iterations: int = option(0, "also checkpoint every N iterations (0: by --snapshot-interval only)")
-    n_saved: int = option(3, "how many of the newest checkpoints to keep")
-    n_samples: int = option(64, "images in each epoch's sample grid")
+    num_workers: int = option(0, "data loader worker processes", NON_NEGATIVE)
+    log_interval: int = option(10, "iterations between TensorBoard scalars", POSITIVE)
+    snapshot_interval: int = option(1, "epochs between checkpoints", POSITIVE)
+    snapshot_iterations: int = option(0, "also checkpoint every N iterations (0: by --snapshot-interval only)",
+                                      NON_NEGATIVE)
+    n_saved: int = option(3, "how many of the newest checkpoints to keep", POSITIVE)
+    n_samples: int = option(64, "images in each epoch's sample grid", POSITIVE)
     progress: bool = option(True, "show a progress bar (on a terminal)")
+
+    def resolve_path(self, name: str, value: str) -> str:
+        return dataset_path(value) if name == "dataset" else super().resolve_path(name, value)
+
+    def check(self) -> None:
+        check_device(self.device)
+        if self.resume and self.force:
+            raise UsageError("--resume and --force contradict each other; pass one of them")
 
     def resolved_device(self) -> str:
         """``auto`` resolved to ``cuda`` when a GPU is visible, else ``cpu``."""
@@ -68,20 +87,24 @@ class ExperimentConfig:
 class GANConfig(ExperimentConfig):
     """The common options plus what every GAN experiment sets: noise size, Adam, step."""
 
-    z_dim: int = option(100, "size of the generator's noise vector")
-    lr: float = option(2e-4, "Adam learning rate (of both networks unless --lr-dis)")
-    lr_dis: float = option(0.0, "Adam learning rate of the discriminator if it should differ from --lr (0: --lr)")
-    beta1: float = option(0.5, "Adam beta1")
-    beta2: float = option(0.999, "Adam beta2")
-    n_dis: int = option(1, "discriminator steps per generator step")
+    z_dim: int = option(100, "size of the generator's noise vector", POSITIVE)
+    lr: float = option(2e-4, "Adam learning rate (of both networks unless --lr-dis)", POSITIVE_NUMBER)
+    lr_dis: float = option(0.0, "Adam learning rate of the discriminator if it should differ from --lr (0: --lr)",
+                           Requirement(lambda v: math.isfinite(v) and v >= 0,
+                                       "should be a positive number (or 0: the same as --lr)"))
+    beta1: float = option(0.5, "Adam beta1", FRACTION)
+    beta2: float = option(0.999, "Adam beta2", FRACTION)
+    n_dis: int = option(1, "discriminator steps per generator step", POSITIVE)
     dis_batches: str = option("separate", "separate or joint real/fake discriminator batches")
     eval_interval: int = option(
         0, "epochs between sample-quality evaluations (0: none); needs the dataset's feature extractor, "
-        "see python -m gan_ignite.train_extractor"
+        "see python -m gan_ignite.train_extractor", NON_NEGATIVE
     )
-    eval_samples: int = option(1000, "samples per sample-quality evaluation")
+    eval_samples: int = option(1000, "samples per sample-quality evaluation",
+                               Requirement(lambda v: v >= 2, "should be at least 2"))
     ema_decay: float = option(
-        0.0, "sample from an exponential moving average of the generator with this decay, e.g. 0.999 (0: off)"
+        0.0, "sample from an exponential moving average of the generator with this decay, e.g. 0.999 (0: off)",
+        Requirement(lambda v: 0 <= v < 1, "should be 0 (off) or between 0 and 1, e.g. 0.999"),
     )
 
 
@@ -89,15 +112,21 @@ class GANConfig(ExperimentConfig):
 class DCGANConfig(GANConfig):
     """GAN options plus the DCGAN networks' width and normalisation."""
 
-    feature_maps: int = option(64, "feature maps of the first discriminator layer")
+    feature_maps: int = option(64, "feature maps of the first discriminator layer", POSITIVE)
     batch_norm: bool = option(True, "batch norm in both networks")
     spectral_norm: bool = option(
         False, "spectral normalisation of every discriminator layer, in place of its batch norm (SN-GAN)"
     )
     fc_units: int = option(
         0, "a fully connected hidden layer of N units in both networks, e.g. 1024 as in InfoGAN's MNIST networks "
-        "(0: none)"
+        "(0: none)", Requirement(lambda v: v >= 0, "should be zero (no such layer) or more, e.g. 1024"),
     )
+
+    def check(self) -> None:
+        super().check()
+        if self.fc_units and self.batch_norm and self.batch_size < 2:
+            # The fully connected layer's batch norm has one value per unit: a batch of one has no statistics.
+            raise UsageError("--fc-units with batch norm needs --batch-size 2 or more; raise it or pass --no-batch-norm")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -109,21 +138,25 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, hints: dict[str, Any], default: Any) -> None:
-    flag = "--" + f.name.replace("_", "-")
     kind = hints[f.name]
     help_text = f.metadata.get("help", "")
     if kind is bool:
-        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+        parser.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, default=default, help=help_text)
     elif typing.get_origin(kind) is tuple:
         item = typing.get_args(kind)[0]
-        parser.add_argument(flag, type=item, nargs="*", default=default, help=help_text)
+        parser.add_argument(flag(f.name), type=item, nargs="*", default=default, help=help_text)
     else:
-        parser.add_argument(flag, type=kind, default=default, help=f"{help_text} (default: {f.default})")
+        parser.add_argument(flag(f.name), type=kind, default=default, help=f"{help_text} (default: {f.default})")
 
 
-def _parser(cls: type, description: str | None, defaults: bool = True) -> argparse.ArgumentParser:
+def _prog(cls: type) -> str:
+    """How the user ran the experiment: ``python -m experiments.gan_mnist`` (never ``__main__``)."""
+    return f"python -m {module_name(cls.__module__)}"
+
+
+def _parser(cls: type, description: str | None, prog: str | None, defaults: bool = True) -> argparse.ArgumentParser:
     """The command line of ``cls``; without ``defaults``, options not given stay out of the namespace."""
-    parser = _Parser(description=description, prog=f"python -m {cls.__module__}")
+    parser = _Parser(description=description, prog=prog or _prog(cls))
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         _add_field(parser, f, hints, f.default if defaults else argparse.SUPPRESS)
@@ -133,28 +166,86 @@ def _parser(cls: type, description: str | None, defaults: bool = True) -> argpar
 # Settings a resumed run takes from the command line only, never from its config.json:
 # where and how this process runs, not what the run is.
 NOT_RESUMED = ("out", "resume", "force", "device", "progress")
+# Settings a resumed run may change; every other one would make it another run.
+RESUMABLE = NOT_RESUMED + (
+    "epochs", "lr", "lr_dis", "beta1", "beta2", "ema_decay", "log_interval", "snapshot_interval",
+    "snapshot_iterations", "n_saved", "eval_interval", "eval_samples", "num_workers", "data_root",
+)
+# Settings that fix the epoch length and the order of the data.
+_DATA_ORDER = ("dataset", "data_root", "classes", "image_size", "limit", "batch_size", "seed")
 
 
-def parse_config(cls: type[C], argv: Sequence[str] | None = None, description: str | None = None) -> C:
-    """Parse ``argv`` into an instance of the config dataclass ``cls``.
+def parse_config(
+    cls: type[C], argv: Sequence[str] | None = None, description: str | None = None, prog: str | None = None
+) -> C:
+    """Parse ``argv`` into an instance of the config dataclass ``cls``; bad values exit with one line.
 
     With ``--resume``, the run's saved ``config.json`` in ``--out`` supplies every option
     the command line does not give (except :data:`NOT_RESUMED`): ``--out DIR --resume
     --epochs 10`` continues the run as it was started, on its dataset, batch size and
-    learning rates, not on the defaults. Options given explicitly override the saved ones.
+    learning rates, not on the defaults. Only the options of :data:`RESUMABLE` may be
+    given with other values than the saved ones; any other is refused, since the run
+    could not go on as the same run.
+
+    Args:
+        prog: the program name for messages (default ``python -m <the config's module>``).
     """
-    parser = _parser(cls, description)
-    args = parser.parse_args(argv)
+    args = _parser(cls, description, prog).parse_args(argv)
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}
-    if values.get("resume"):
-        given = set(vars(_parser(cls, description, defaults=False).parse_args(argv)))
-        try:
-            saved = read_saved_config(values["out"]) or {}  # none: the resume check then speaks
-        except UsageError as exc:
-            parser.error(str(exc))
-        values.update({k: v for k, v in saved.items() if k in values and k not in given and k not in NOT_RESUMED})
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return cls(**values)
+    try:
+        if values.get("resume"):
+            given = set(vars(_parser(cls, description, prog, defaults=False).parse_args(argv)))
+            return _resumed(cls, values, given)
+        return cls(**values)
+    except UsageError as exc:
+        fail(str(exc))
+
+
+def _resumed(cls: type[C], values: dict[str, Any], given: set[str]) -> C:
+    """The config of a resumed run: its saved settings, with the given options that may change."""
+    out = resolve_path(values["out"], "--out")
+    marker = read_marker(out)
+    if marker is None:
+        return cls(**values)  # no run there: run_experiment says so
+    check_same_experiment(out, marker, experiment_of(cls.__module__))
+    settings = read_saved_config(out)
+    if settings is None:
+        raise UsageError(f"--resume: {out} has no {CONFIG}, the run's settings, so it cannot go on as it was "
+                         f"started; restore the file, or start afresh with --force")
+    path, hints = out / CONFIG, typing.get_type_hints(cls)
+    saved = {k: v for k, v in settings.items() if k in hints and k not in NOT_RESUMED}
+    for name, value in saved.items():
+        try:
+            saved[name] = coerce(name, hints[name], value)
+        except OptionError as exc:
+            raise exc.in_file(path) from None
+    for name in sorted(given & saved.keys()):
+        if name not in RESUMABLE and _normal(cls, name, values[name]) != _normal(cls, name, saved[name]):
+            raise _changed(name, saved[name], values[name])
+    try:
+        return cls(**{**values, **{k: v for k, v in saved.items() if k not in given}})
+    except OptionError as exc:
+        raise (exc.in_file(path) if exc.name in saved and exc.name not in given else exc) from None
+
+
+def _normal(cls: type, name: str, value: Any) -> Any:
+    """A value as the config would hold it (paths resolved), for comparing a given one with a saved one."""
+    if name == "dataset":
+        return dataset_path(value)
+    return str(resolve_path(value, flag(name))) if is_path(cls, name) else value
+
+
+def _changed(name: str, saved: Any, given: Any) -> UsageError:
+    was, now = " ".join(shown_as_flags(name, saved)), " ".join(shown_as_flags(name, given))
+    if name in _DATA_ORDER:
+        why = "it would change the epoch length and the order of the data"
+    else:
+        why = "only learning rates, Adam betas, epochs, intervals, the EMA decay, workers, device and progress may change"
+    return UsageError(
+        f"--resume: the run was started with {was}, not {now}; {why}; leave {flag(name)} out to continue the run, "
+        f"or start a new run in another --out"
+    )
 
 
 def read_saved_config(out: str | Path) -> dict[str, Any] | None:
@@ -163,9 +254,11 @@ def read_saved_config(out: str | Path) -> dict[str, Any] | None:
     Raises:
         UsageError: the file cannot be read or is not a JSON object.
     """
-    path = Path(out) / "config.json"
-    if not path.is_file():
+    path = Path(out) / CONFIG
+    if not path.exists() and not path.is_symlink():
         return None
+    if not path.is_file():
+        raise UsageError(f"the run's settings {path} are not a file; restore {CONFIG}")
     try:
         settings = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -173,3 +266,19 @@ def read_saved_config(out: str | Path) -> dict[str, Any] | None:
     if not isinstance(settings, dict):
         raise UsageError(f"the run's settings {path} are not a JSON object; repair or restore it")
     return settings
+
+
+def saved_config(cls: type[C], run_dir: Path, settings: dict[str, Any], **overrides: Any) -> C:
+    """``cls`` built from a run's saved ``settings`` (``config.json`` of ``out``) and ``overrides``.
+
+    Raises:
+        UsageError: a saved value of the wrong type or out of range, naming the file and the key.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in settings.items() if k in names and k not in overrides}
+    try:
+        return cls(**values, **overrides)
+    except OptionError as exc:
+        raise (exc.in_file(run_dir / CONFIG) if exc.name in values else exc) from None
+    except TypeError as exc:  # a key the dataclass lacks cannot get here; a missing one can't either
+        raise UsageError(f"{run_dir / CONFIG} does not fit this experiment ({exc}); repair or restore it") from None

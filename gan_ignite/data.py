@@ -37,6 +37,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from gan_ignite.errors import UsageError
+from gan_ignite.run_dir import looks_like_path
 
 __all__ = [
     "DATASETS",
@@ -413,14 +414,9 @@ def _folder_path(name: str | os.PathLike) -> Path:
             "pass the folder that holds it"
         )
     expected = f"Argument `dataset` should be one of {', '.join(DATASETS)} or a folder of images"
-    if isinstance(name, str) and not _looks_like_path(name):
+    if isinstance(name, str) and not looks_like_path(name):
         raise UsageError(f"{expected}, but given {name!r}")
     raise UsageError(f"{expected}, but the folder {str(name)!r} does not exist; pass one that does")
-
-
-def _looks_like_path(name: str) -> bool:
-    """Whether ``name`` was meant as a path ("./x", "~/x", "a/b") rather than a dataset."""
-    return "/" in name or os.sep in name or name.startswith((".", "~"))
 
 
 def _image_files(folder: Path) -> list[Path]:

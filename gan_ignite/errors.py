@@ -14,11 +14,16 @@ echoing these two, whose message is reported once by whoever catches them.
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 import sys
+from typing import NoReturn
 
-__all__ = ["UsageError", "DivergenceError", "USER_ERRORS", "one_line", "quiet_engine_echo"]
+__all__ = [
+    "UsageError", "DivergenceError", "USER_ERRORS", "one_line", "quiet_engine_echo", "fail", "disk_full",
+    "out_of_memory", "allocation",
+]
 
 
 class UsageError(ValueError):
@@ -52,13 +57,44 @@ def one_line(exc: BaseException) -> str:
     return " ".join(lines)
 
 
+def disk_full(exc: BaseException | None) -> bool:
+    """Whether a failed write ran out of space: ENOSPC or EDQUOT, or torch.save's short-write error."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        # torch.save's zip writer reports a short write as "unexpected pos N vs M".
+        if isinstance(exc, RuntimeError) and ("unexpected pos" in str(exc) or "file write failed" in str(exc)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation that failed (host or GPU memory)."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)
+
+
+def allocation(exc: BaseException) -> str:
+    """What a failed allocation asked for, in a few words (``it tried to allocate 2508.8 GB``)."""
+    text = str(exc)
+    found = re.search(r"tried to allocate (\d+) bytes", text)  # the CPU allocator's message
+    if found:
+        return f"it tried to allocate {int(found.group(1)) / 1e9:.1f} GB at once"
+    found = re.search(r"Tried to allocate ([\d.]+ \w+)", text)  # CUDA's
+    return f"it tried to allocate {found.group(1)} on the GPU" if found else (text.splitlines() or ["?"])[0][:120]
+
+
 class _UserErrorEcho(logging.Filter):
-    """Drops Ignite's "... terminating due to exception" record for user errors."""
+    """Drops Ignite's "... terminating due to exception" record for errors reported in one line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         # Ignite logs from inside its ``except`` block: the exception being handled is
         # the one the record echoes.
-        return not isinstance(sys.exc_info()[1], USER_ERRORS)
+        exc = sys.exc_info()[1]
+        return not (isinstance(exc, USER_ERRORS) or (exc is not None and (disk_full(exc) or out_of_memory(exc))))
 
 
 _ECHO_FILTER = _UserErrorEcho()
@@ -70,3 +106,9 @@ def quiet_engine_echo(logger: logging.Logger) -> None:
     Other exceptions are still logged; these ones still propagate.
     """
     logger.addFilter(_ECHO_FILTER)  # addFilter ignores a filter already present
+
+
+def fail(message: str) -> NoReturn:
+    """Print one error line on stderr and exit with status 2."""
+    sys.stderr.write(f"error: {message}\n")
+    sys.exit(2)

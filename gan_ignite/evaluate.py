@@ -1,8 +1,9 @@
 """Measure samples offline: ``python -m gan_ignite.evaluate RUN_DIR`` or ``--images FOLDER``.
 
 With a run directory, the generator is rebuilt from the run's ``config.json`` (which
-names its experiment module) and latest checkpoint, and ``--n`` images are sampled from
-seeded noise. With ``--images``, every image of a folder is measured. The real side is
+names its experiment, looked up among the installed ones: nothing a run directory names
+is imported) and its newest checkpoint whose SHA-256 verifies, and ``--n`` images are
+sampled from seeded noise. Evaluating reads the run directory only; it needs no lock. With ``--images``, every image of a folder is measured. The real side is
 ``--dataset`` / ``--data-root`` (a run's own by default), its training split.
 Prints one JSON object: ``fid``, ``kid``, ``is``, ``confident``, ``classes``,
 ``max_class_share``, ``n``::
@@ -14,17 +15,19 @@ Prints one JSON object: ``fid``, ``kid``, ``is``, ``confident``, ``classes``,
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import importlib
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
 
-from gan_ignite.config import read_saved_config
-from gan_ignite.errors import UsageError
+from gan_ignite.config import read_saved_config, saved_config
+from gan_ignite.errors import UsageError, allocation, fail, out_of_memory
+from gan_ignite.options import check_device
+from gan_ignite.registry import load_experiment
+from gan_ignite.run_dir import resolve_path
 
 __all__ = ["evaluate_run", "evaluate_folder", "load_run_generator", "main"]
 
@@ -37,27 +40,31 @@ def _read_run_config(run_dir: Path) -> dict[str, Any]:
         raise UsageError(
             f"{run_dir / 'config.json'} does not name its experiment (an older run); evaluate its samples with --images"
         )
+    name = settings["experiment"]
+    if isinstance(name, str) and name.startswith("experiments."):  # config.json of runs before run.json
+        settings["experiment"] = name.removeprefix("experiments.")
     return settings
 
 
 def load_run_generator(run_dir: str | Path, device: str = "cpu") -> tuple[nn.Module, int, Any]:
     """The generator of a run's latest checkpoint, its noise size and the run's config.
 
-    The experiment module named in ``config.json`` builds the run's trainer exactly as
-    training did, then the latest checkpoint is loaded into it (``weights_only``). A run
-    trained with ``--ema-decay`` gives its averaged generator, the one its grids and
-    evaluations sampled.
+    The installed experiment named in ``config.json`` builds the run's trainer exactly
+    as training did, then the newest checkpoint that verifies is loaded into it
+    (``weights_only``). A run trained with ``--ema-decay`` gives its averaged generator,
+    the one its grids and evaluations sampled.
     """
-    from gan_ignite.extensions.snapshot import latest_checkpoint, load_snapshot
+    from gan_ignite.extensions.snapshot import latest_verified_checkpoint, load_snapshot
 
-    run_dir = Path(run_dir)
+    run_dir = resolve_path(run_dir, "RUN_DIR")
     settings = _read_run_config(run_dir)
-    module = importlib.import_module(settings["experiment"])
-    fields = {f.name for f in dataclasses.fields(module.Config)}
+    module = load_experiment(settings["experiment"])
     # The run's settings, on this device, without re-running its evaluations.
-    options = {**settings, "out": str(run_dir), "device": device, "eval_interval": 0}
-    config = module.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items() if k in fields})
-    checkpoint = latest_checkpoint(run_dir)
+    config = saved_config(module.Config, run_dir, settings, out=str(run_dir), device=device, eval_interval=0,
+                          resume=False, force=False)
+    checkpoint, notes = latest_verified_checkpoint(run_dir)
+    for note in notes:
+        sys.stderr.write(f"warning: {note}\n")
     if checkpoint is None:
         raise UsageError(f"{run_dir} has no checkpoint to evaluate; train it for at least one snapshot interval")
     trainer = module.build(config)
@@ -77,6 +84,8 @@ def _folder_batches(folder: str, extractor: Any, batch_size: int) -> Iterator[Te
     size = extractor.info.image_size if hasattr(extractor, "info") else 299
     channels = extractor.info.channels if hasattr(extractor, "info") else 3
     dataset = load_dataset(Path(folder), image_size=size, channels=channels)
+    if len(dataset) < 2:  # a covariance, hence FID, needs two samples at least
+        raise UsageError(f"--images {folder} holds {len(dataset)} image; measuring needs at least 2")
     for images, _ in DataLoader(dataset, batch_size=batch_size):
         yield images
 
@@ -129,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--n", type=int, default=10000, help="samples drawn from a run's generator")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda if available)")
     parser.add_argument("--features", choices=("domain", "inception"), default="domain",
                         help="domain: the dataset's trained classifier; inception: Inception-v3 (weights file)")
     parser.add_argument("--extractor", help="a domain extractor file (default: the cached one of --dataset)")
@@ -137,10 +146,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _paths(args: argparse.Namespace) -> None:
+    """Expand ``~`` and resolve every path option once, here."""
+    for name in ("run_dir", "images", "data_root", "extractor", "inception_weights"):
+        if getattr(args, name) is not None:
+            setattr(args, name, str(resolve_path(getattr(args, name), "--" + name.replace("_", "-"))))
+
+
+def _device(device: str) -> str:
+    import torch
+
+    check_device(device)
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
 def _run(args: argparse.Namespace) -> dict[str, float]:
     if (args.run_dir is None) == (args.images is None):
         raise UsageError("pass either a run directory or --images FOLDER")
-    common = dict(batch_size=args.batch_size, device=args.device, features=args.features,
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size should be a positive integer, but given {args.batch_size}")
+    _paths(args)
+    common = dict(batch_size=args.batch_size, device=_device(args.device), features=args.features,
                   extractor=args.extractor, inception_weights=args.inception_weights)
     if args.images is not None:
         if args.dataset is None:
@@ -152,16 +178,17 @@ def _run(args: argparse.Namespace) -> dict[str, float]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from gan_ignite.cli import fail
     from gan_ignite.metrics import QUALITY_KEYS
 
     args = _parser().parse_args(argv)
-    if args.batch_size < 1:
-        fail(f"--batch-size should be a positive integer, but given {args.batch_size}")
     try:
         result = _run(args)
     except UsageError as exc:
         fail(str(exc))
+    except (MemoryError, RuntimeError) as exc:
+        if not out_of_memory(exc):
+            raise
+        fail(f"not enough memory to evaluate: {allocation(exc)}; lower --batch-size")
     print(json.dumps({key: result[key] for key in QUALITY_KEYS}))
 
 

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from gan_ignite.errors import UsageError
 from gan_ignite.models.classifier import CLASSIFIERS
+from gan_ignite.run_dir import check_writable_dir, write_atomic
 from gan_ignite.weights import load_weights
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "DomainExtractor",
     "InceptionExtractor",
     "cache_dir",
+    "check_cache_writable",
     "extractor_path",
     "load_extractor",
     "INCEPTION_FILE",
@@ -59,6 +61,12 @@ def cache_dir() -> Path:
         return Path(os.environ["GAN_IGNITE_CACHE"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base).expanduser() / "gan_ignite"
+
+
+def check_cache_writable(folder: Path) -> None:
+    """Refuse, before any work, a cache that cannot take a file (``$GAN_IGNITE_CACHE`` naming a file, say)."""
+    check_writable_dir(folder, "the cache folder",
+                       "point GAN_IGNITE_CACHE (or XDG_CACHE_HOME) at a directory you can write to")
 
 
 def extractor_path(dataset: str) -> Path:
@@ -149,8 +157,6 @@ class DomainExtractor(_Frozen):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write weights and info atomically; :meth:`load` reads them back safely."""
-        from gan_ignite.extensions._files import write_atomic
-
         state = {"info": asdict(self.info), "state_dict": self.network.state_dict()}
         write_atomic(path, lambda f: torch.save(state, f))
 

@@ -231,7 +231,10 @@ def measure(
     """Run :class:`SampleQuality` over image batches in an Ignite evaluator; the metrics dict."""
     from ignite.engine import Engine
 
+    from gan_ignite.errors import quiet_engine_echo
+
     evaluator = Engine(lambda engine, batch: batch)
+    quiet_engine_echo(evaluator.logger)  # a user error inside is reported once, by whoever catches it
     SampleQuality(extractor, reference, **options).attach(evaluator, "quality")
     return dict(evaluator.run(batches).metrics["quality"])
 
@@ -274,8 +277,8 @@ def reference_for(
     from torch.utils.data import Subset
 
     from gan_ignite.data import dataset_channels, load_dataset
-    from gan_ignite.extensions._files import write_atomic
-    from gan_ignite.extractors import cache_dir
+    from gan_ignite.extractors import cache_dir, check_cache_writable
+    from gan_ignite.run_dir import write_atomic
     from gan_ignite.weights import load_weights
 
     split = "train" if train else "test"
@@ -284,6 +287,8 @@ def reference_for(
     path = cache_dir() / "references" / name
     if cache and path.is_file():
         return Reference(**load_weights(path, "cached real statistics", remedy="delete it to recompute them"))
+    if cache:
+        check_cache_writable(path.parent)  # before the minutes of feature extraction, not after
     info = getattr(extractor, "info", None)
     # Load at the extractor's input size, or the data's own for Inception (which resizes
     # each batch to 299: a whole dataset at 299 px would not fit in memory).

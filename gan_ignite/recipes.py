@@ -19,6 +19,7 @@ from gan_ignite.config import DCGANConfig, ExperimentConfig, GANConfig
 from gan_ignite.errors import UsageError
 from gan_ignite.extensions.snapshot import snapshot_trigger
 from gan_ignite.losses import GANLoss
+from gan_ignite.run_dir import DIS_OUTPUT_PLOT, LOSS_PLOT
 from gan_ignite.sampling import ResumableSampler, ignore_stop_signals
 from gan_ignite.trainer import Trainer
 from gan_ignite.updaters import make_gan_step
@@ -114,8 +115,6 @@ def evaluation(config: GANConfig, gen: nn.Module, z_dim: int) -> E.Evaluation:
     from gan_ignite.extractors import load_extractor
     from gan_ignite.metrics import reference_for
 
-    if config.eval_samples < 2:
-        raise UsageError(f"--eval-samples should be at least 2, but given {config.eval_samples}")
     device = config.resolved_device()
     extractor = load_extractor(config.dataset).to(device)
     reference = reference_for(extractor, config.dataset, config.data_root, classes=config.classes or None)
@@ -155,8 +154,8 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
     if evaluating:
         trainer.extend(evaluation(config, sample_gen, z_dim), trigger=(config.eval_interval, "epoch"))
     trainer.extend(E.TensorBoardReport(trigger=(config.log_interval, "iteration")))
-    trainer.extend(E.PlotReport(["dis/loss", "gen/loss"], filename="loss.png"))
-    trainer.extend(E.PlotReport(["dis/real", "dis/fake"], filename="dis_output.png"))
+    trainer.extend(E.PlotReport(["dis/loss", "gen/loss"], filename=LOSS_PLOT))
+    trainer.extend(E.PlotReport(["dis/real", "dis/fake"], filename=DIS_OUTPUT_PLOT))
     snapshots = snapshot_trigger(config.snapshot_interval, config.snapshot_iterations)
     trainer.extend(E.snapshot(n_saved=config.n_saved), trigger=snapshots)
 

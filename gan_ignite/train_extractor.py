@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from gan_ignite.cli import fail
-from gan_ignite.errors import UsageError
-from gan_ignite.extractors import EXTRACTOR_IMAGE_SIZES, DomainExtractor, ExtractorInfo, extractor_path
+from gan_ignite.errors import UsageError, fail
+from gan_ignite.extractors import (
+    EXTRACTOR_IMAGE_SIZES, DomainExtractor, ExtractorInfo, check_cache_writable, extractor_path,
+)
 from gan_ignite.models.classifier import CLASSIFIERS
+from gan_ignite.run_dir import check_writable_dir
 
 __all__ = ["train_extractor", "main"]
 
@@ -138,11 +141,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         if args.epochs < 1:
             raise UsageError(f"--epochs should be a positive integer, but given {args.epochs}")
+        out = Path(args.out).expanduser().resolve() if args.out else extractor_path(args.dataset)
+        if args.out:
+            check_writable_dir(out.parent, "--out's folder")
+        else:
+            check_cache_writable(out.parent)  # before training, not after
         extractor = train_extractor(
             args.dataset, args.data_root, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
             limit=args.limit, seed=args.seed, device=args.device,
         )
-        out = args.out or extractor_path(args.dataset)
         extractor.save(out)
     except UsageError as exc:
         fail(str(exc))

@@ -57,16 +57,22 @@ def _load_failure(exc: BaseException, path: str | Path) -> str:
     return f"not a PyTorch checkpoint ({type(exc).__name__}: {first_line(exc)})"
 
 
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
 def _is_cut_off(path: str | Path) -> bool:
     """A zip archive (torch.save's format) without the end record a complete one ends with.
 
     Torch reports such a file as anything from "failed finding central directory" to
-    "Invalid argument", depending on where it was cut.
+    "Invalid argument", depending on where it was cut; one cut inside the first four
+    bytes it takes for an old-style pickle and fails to unpickle.
     """
     try:
         with open(path, "rb") as f:
-            starts_as_zip = f.read(4) == b"PK\x03\x04"
-        return starts_as_zip and not zipfile.is_zipfile(path)
+            head = f.read(len(_ZIP_MAGIC))
+        if 0 < len(head) < len(_ZIP_MAGIC):
+            return _ZIP_MAGIC.startswith(head)
+        return head == _ZIP_MAGIC and not zipfile.is_zipfile(path)
     except OSError:
         return False
 

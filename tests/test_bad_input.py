@@ -9,6 +9,7 @@ existing run or of ``tmp_path`` changed. A few cases also run as real processes.
 
 import hashlib
 import io
+import json
 import logging
 import os
 import re
@@ -22,7 +23,7 @@ import pytest
 import torch
 from PIL import Image
 
-from experiments import ebgan_mnist, gan_mnist
+from experiments import ebgan_mnist, gan_mnist, lsgan_mnist
 from tests.conftest import PROJECT_ROOT
 
 SMALL = ["--limit", "64", "--batch-size", "16", "--image-size", "16", "--feature-maps", "8", "--z-dim", "8",
@@ -62,11 +63,66 @@ def images_and(name, data):
     return {**{f"{i}.png": png_bytes(i) for i in range(4)}, name: data}
 
 
-def run_copy(path, existing_run, checkpoint_bytes):
-    """A copy of the existing run whose checkpoint holds ``checkpoint_bytes(original)``."""
+def run_copy(path, existing_run, checkpoint_bytes, signed=False):
+    """A copy of the existing run whose checkpoint holds ``checkpoint_bytes(original)``.
+
+    ``signed``: its SHA-256 sidecar is rewritten to match, as a crafted file's would be.
+    """
     shutil.copytree(existing_run, path)
     checkpoint = path / "checkpoints" / "checkpoint_4.pt"
     checkpoint.write_bytes(checkpoint_bytes(checkpoint.read_bytes()))
+    if signed:
+        digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+        (path / "checkpoints" / "checkpoint_4.pt.sha256").write_text(f"{digest}  checkpoint_4.pt\n")
+    return path
+
+
+def edited_run(path, existing_run, edit):
+    """A copy of the existing run changed by ``edit(copy)``."""
+    shutil.copytree(existing_run, path)
+    edit(path)
+    return path
+
+
+def set_config(**settings):
+    def edit(run):
+        config = json.loads((run / "config.json").read_text())
+        (run / "config.json").write_text(json.dumps({**config, **settings}))
+    return edit
+
+
+def flip_middle_bit(data):
+    middle = len(data) // 2  # inside the tensor data of the zip archive
+    return data[:middle] + bytes([data[middle] ^ 0x10]) + data[middle + 1:]
+
+
+def link_images_elsewhere(tmp):
+    def edit(run):
+        (run / "images").rename(tmp / "elsewhere")
+        (run / "images").symlink_to(tmp / "elsewhere")
+    return edit
+
+
+def replace_with_folder(name):
+    def edit(run):
+        (run / name).unlink()
+        (run / name).mkdir()
+    return edit
+
+
+def replace_with_file(name):
+    def edit(run):
+        shutil.rmtree(run / name)
+        (run / name).write_text("not a folder")
+    return edit
+
+
+def remove(name):
+    return lambda run: (shutil.rmtree if (run / name).is_dir() else Path.unlink)(run / name)
+
+
+def dangling(path, target):
+    path.symlink_to(target)
     return path
 
 
@@ -109,6 +165,32 @@ PLACES = {
     "readonly": lambda tmp, run: read_only(tmp / "readonly"),
     "cutckpt": lambda tmp, run: run_copy(tmp / "cutckpt", run, lambda data: data[: len(data) // 2]),
     "crafted": lambda tmp, run: run_copy(tmp / "crafted", run, crafted(tmp)),
+    # checkpoints whose sidecar matches their damage: the loader's own diagnosis speaks
+    "cutsigned": lambda tmp, run: run_copy(tmp / "cutsigned", run, lambda data: data[: len(data) // 2], signed=True),
+    "cut1": lambda tmp, run: run_copy(tmp / "cut1", run, lambda data: data[:1], signed=True),
+    "cut3": lambda tmp, run: run_copy(tmp / "cut3", run, lambda data: data[:3], signed=True),
+    "craftedsigned": lambda tmp, run: run_copy(tmp / "craftedsigned", run, crafted(tmp), signed=True),
+    "flipped": lambda tmp, run: run_copy(tmp / "flipped", run, flip_middle_bit),
+    "nosidecar": lambda tmp, run: edited_run(tmp / "nosidecar", run, remove("checkpoints/checkpoint_4.pt.sha256")),
+    # run directories that are not what they seem
+    "holiday": lambda tmp, run: edited_run(tmp / "holiday", run, lambda r: (r / "images" / "holiday.png").write_bytes(
+        png_bytes(5))),
+    "linkedimages": lambda tmp, run: edited_run(tmp / "linkedimages", run, link_images_elsewhere(tmp)),
+    "imagesonly": lambda tmp, run: folder_with(tmp / "imagesonly", {}) and folder_with(
+        tmp / "imagesonly" / "images", {"x.png": png_bytes(6)}).parent,
+    "nomarker": lambda tmp, run: edited_run(tmp / "nomarker", run, remove("run.json")),
+    "nockpt": lambda tmp, run: edited_run(tmp / "nockpt", run, remove("checkpoints")),
+    "noconfig": lambda tmp, run: edited_run(tmp / "noconfig", run, remove("config.json")),
+    "configdir": lambda tmp, run: edited_run(tmp / "configdir", run, replace_with_folder("config.json")),
+    "badtype": lambda tmp, run: edited_run(tmp / "badtype", run, set_config(batch_size="16")),
+    "nullseed": lambda tmp, run: edited_run(tmp / "nullseed", run, set_config(seed=None)),
+    "zerolr": lambda tmp, run: edited_run(tmp / "zerolr", run, set_config(log_interval=0)),
+    "wider": lambda tmp, run: edited_run(tmp / "wider", run, set_config(feature_maps=16)),
+    "tbfile": lambda tmp, run: edited_run(tmp / "tbfile", run, replace_with_file("tb")),
+    "dangling": lambda tmp, run: dangling(tmp / "dangling", tmp / "missing"),
+    "home": lambda tmp, run: tmp / "home",  # $HOME during every case: see make_places
+    "homerun": lambda tmp, run: edited_run(tmp / "home" / "run", run, lambda r: None),
+    "logos": lambda tmp, run: folder_with(tmp / "logos", images_and("4.png", png_bytes(4))),
 }
 
 
@@ -131,8 +213,33 @@ NEEDS_SYSFS = pytest.mark.skipif(not (sys.platform == "linux" and cannot_write_i
 MISMATCH = "does not match this run: {} ; resume with the options the run was started with".replace(" ;", ";")
 
 
-def case(args, expected, module=gan_mnist, marks=(), id=None):
-    return pytest.param(module, args, expected, marks=marks, id=id)
+def case(args, expected, module=gan_mnist, marks=(), id=None, small=True, needs=()):
+    """One bad input: ``args`` after the small run's options (unless not ``small``), and the line expected.
+
+    ``needs`` names places to make that neither ``args`` nor ``expected`` mention.
+    """
+    args = [*SMALL, *args] if small else [*args, "--no-progress"]
+    return pytest.param(module, args, expected, needs, marks=marks, id=id)
+
+
+def overcommits():
+    try:
+        return Path("/proc/sys/vm/overcommit_memory").read_text().strip() == "1"
+    except OSError:
+        return False
+
+
+NEEDS_HEURISTIC_OVERCOMMIT = pytest.mark.skipif(
+    overcommits(), reason="with vm.overcommit_memory=1 an impossible allocation succeeds and the OOM killer strikes")
+CHANGED = ("error: --resume: the run was started with {}, not {}; it would change the epoch length and the order of "
+           "the data; leave {} out to continue the run, or start a new run in another --out")
+INTEGRITY = ("error: checkpoint {}/checkpoints/checkpoint_4.pt fails its integrity check ({}), and no earlier "
+             "checkpoint verifies; start afresh with --force")
+CUT_OFF = ("error: Cannot read checkpoint {}/checkpoints/checkpoint_4.pt (the file is cut off: it ends before its zip "
+           "archive does); delete it to resume from an earlier one")
+FOREIGN = ("error: --force replaces only what a run wrote, but {} holds {} ({}); move it out of the run directory "
+           "first, or choose another --out; nothing was deleted")
+RESUME = ["--resume", "--epochs", "2"]
 
 
 FORCE = ["--out", "{run}", "--force", "--epochs", "1"]  # replacing the existing run, had the options been good
@@ -187,9 +294,9 @@ CASES = [
          id="Adam beta out of range"),
     case([*FORCE, "--seed", "-1"], "error: --seed should be an integer from 0 to 2**32 - 1, but given -1",
          id="negative seed"),
-    case([*FORCE, "--z-dim", "0"], "error: Argument `z_dim` should be a positive integer, but given 0",
+    case([*FORCE, "--z-dim", "0"], "error: --z-dim should be a positive integer, but given 0",
          id="zero noise size"),
-    case([*FORCE, "--n-dis", "0"], "error: Argument `n_dis` should be a positive integer, but given 0",
+    case([*FORCE, "--n-dis", "0"], "error: --n-dis should be a positive integer, but given 0",
          id="zero discriminator steps"),
     case([*FORCE, "--num-workers", "-1"], "error: --num-workers should be zero or more, but given -1",
          id="negative workers"),
@@ -217,11 +324,34 @@ CASES = [
     case([*FORCE, "--resume"], "error: --resume and --force contradict each other; pass one of them",
          id="resume and force"),
     # the run directory
-    case(["--out", "{run}"], "error: --out {run} already holds a run (config.json, log.jsonl, images, checkpoints, "
-         "tb, plots); pass --resume to continue it, --force to replace it, or choose another --out",
-         id="new run into an existing run"),
+    case(["--out", "{run}"], "error: --out {run} already holds a run of gan_mnist (started <any>); pass --resume to "
+         "continue it, --force to replace it, or choose another --out", id="new run into an existing run"),
     case(["--out", "{notempty}"], "error: --out {notempty} is not empty (notes.txt) and holds no run; choose a new "
-         "or empty directory, or pass --force to write the run beside those files", id="new run into other files"),
+         "or empty directory", id="new run into other files"),
+    case(["--out", "{notempty}", "--force"], "error: --out {notempty} is not empty (notes.txt) and holds no run; "
+         "--force replaces only a gan_ignite run; choose a new or empty directory", id="force into other files"),
+    case(["--out", "{imagesonly}"], "error: --out {imagesonly} is not empty (images) and holds no run; choose a new "
+         "or empty directory", id="new run into a folder that merely has an images entry"),
+    case(["--out", "{imagesonly}", "--force"], "error: --out {imagesonly} is not empty (images) and holds no run; "
+         "--force replaces only a gan_ignite run; choose a new or empty directory",
+         id="force into a folder that merely has an images entry"),
+    case(["--out", "{nomarker}", "--force"], "error: --out {nomarker} is not empty (checkpoints, config.json, images, "
+         "...) and holds no run; --force replaces only a gan_ignite run; choose a new or empty directory",
+         id="force into a run without its run.json"),
+    case(["--out", "{holiday}", "--force"], FOREIGN.format("{holiday}", "images/holiday.png", "which no run writes"),
+         id="force keeps a user's file in images"),
+    case(["--out", "{linkedimages}", "--force"], FOREIGN.format("{linkedimages}", "images",
+         "a symbolic link, which a run never makes"), id="force does not follow a symlinked images folder"),
+    case(["--out", "{dangling}"], "error: --out {dangling} is a symbolic link to {tmp}/missing, which does not exist; "
+         "create the target or pass another path", id="dangling symlink out"),
+    case(["--out", "{tmp}/" + "x" * 300], "error: --out has a name of 300 bytes (xxxxxxxxxxxxxxxxxxxx...), longer "
+         "than the 255 this file system allows; pass a shorter path", id="out name too long"),
+    case(["--out", "~/run"], "error: --out {home}/run already holds a run of gan_mnist (started <any>); pass "
+         "--resume to continue it, --force to replace it, or choose another --out",
+         needs=("homerun",), id="tilde out is the home folder"),
+    case(["--z-dim", "100000000", "--out", "{tmp}/run"], "error: not enough memory: it tried to allocate <any> GB at "
+         "once; lower --batch-size or the network sizes (--z-dim, --feature-maps, --fc-units)",
+         marks=NEEDS_HEURISTIC_OVERCOMMIT, small=False, id="impossible allocation"),
     case(["--out", "{file}"], "error: --out {file} is a file, not a directory; pass a directory path",
          id="out is a file"),
     case(["--out", "{file}/run"], "error: --out {file}/run lies inside the file {file}, not a directory; pass a "
@@ -231,24 +361,69 @@ CASES = [
     case(["--out", "/sys/gan_ignite_run"], "error: --out /sys/gan_ignite_run is not writable (<any> in /sys); pass a "
          "directory you can write to", marks=NEEDS_SYSFS, id="out on a read-only file system"),
     # resuming
-    case(["--out", "{empty}", "--resume"], "error: --resume: no checkpoint in {empty}/checkpoints; start the run "
-         "without --resume", id="resume with no run"),
-    case(["--out", "{norun}", "--resume"], "error: --resume: no checkpoint in {norun}/checkpoints; start it afresh "
+    case(["--out", "{empty}", "--resume"], "error: --resume: {empty} holds no run; start the run without --resume",
+         id="resume with no run"),
+    case(["--out", "{norun}", "--resume"], "error: --resume: {norun} holds no run (no run.json); pass the --out of a "
+         "gan_ignite run", id="resume of a folder with a config.json but no run.json"),
+    case(["--out", "{nockpt}", "--resume"], "error: --resume: no checkpoint in {nockpt}/checkpoints; start it afresh "
          "with --force", id="resume of a run without checkpoint"),
     case(["--out", "{run}", "--resume", "--epochs", "1"], "error: The run already reached epoch 1 of 1; pass a "
          "larger number of epochs to continue it", id="resume of a finished run"),
-    case(["--out", "{run}", "--resume", "--epochs", "2", "--feature-maps", "16"], "error: Checkpoint "
-         "{run}/checkpoints/checkpoint_4.pt " + MISMATCH.format("gen.net.0.weight has shape [256, 8] in the "
-         "checkpoint but [512, 8] here (and 10 more differences)"), id="checkpoint of another width"),
-    case(["--out", "{run}", "--resume", "--epochs", "2"], "error: Checkpoint {run}/checkpoints/checkpoint_4.pt "
-         + MISMATCH.format("dis.encoder.0.0.weight is missing from the checkpoint (and 33 more differences)"),
-         module=ebgan_mnist, id="checkpoint of another variant"),
-    case(["--out", "{cutckpt}", "--resume", "--epochs", "2"], "error: Cannot read checkpoint "
-         "{cutckpt}/checkpoints/checkpoint_4.pt (the file is cut off: it ends before its zip archive does); delete "
-         "it to resume from an earlier one", id="truncated checkpoint"),
-    case(["--out", "{crafted}", "--resume", "--epochs", "2"], "error: Cannot read checkpoint "
-         "{crafted}/checkpoints/checkpoint_4.pt (it holds objects other than tensors and plain data, which are never "
-         "unpickled: <any>); delete it to resume from an earlier one", id="crafted checkpoint"),
+    case(["--out", "{wider}", *RESUME], "error: Checkpoint {wider}/checkpoints/checkpoint_4.pt " + MISMATCH.format(
+         "gen.net.0.weight has shape [256, 8] in the checkpoint but [512, 8] here (and 10 more differences)"),
+         small=False, id="checkpoint of another width than its config.json"),
+    case(["--out", "{run}", *RESUME, "--feature-maps", "16"], "error: --resume: the run was started with "
+         "--feature-maps 8, not --feature-maps 16; only learning rates, Adam betas, epochs, intervals, the EMA decay, "
+         "workers, device and progress may change; leave --feature-maps out to continue the run, or start a new run "
+         "in another --out", id="resume with another network width"),
+    case(["--out", "{run}", *RESUME], "error: --resume: {run} is a run of gan_mnist, not ebgan_mnist; continue it "
+         "with python -m experiments.gan_mnist, or start ebgan_mnist in another --out", module=ebgan_mnist,
+         id="resume with another experiment"),
+    case(["--out", "{run}", *RESUME], "error: --resume: {run} is a run of gan_mnist, not lsgan_mnist; continue it "
+         "with python -m experiments.gan_mnist, or start lsgan_mnist in another --out", module=lsgan_mnist,
+         id="resume with another loss's experiment"),
+    case(["--out", "{run}", *RESUME, "--loss", "hinge"], "error: --resume: the run was started with --loss gan, not "
+         "--loss hinge; only learning rates, Adam betas, epochs, intervals, the EMA decay, workers, device and "
+         "progress may change; leave --loss out to continue the run, or start a new run in another --out",
+         id="resume with another loss"),
+    case(["--out", "{run}", *RESUME, "--batch-size", "32"], CHANGED.format("--batch-size 16", "--batch-size 32",
+         "--batch-size"), id="resume with another batch size"),
+    case(["--out", "{run}", *RESUME, "--limit", "32"], CHANGED.format("--limit 64", "--limit 32", "--limit"),
+         id="resume with another limit"),
+    case(["--out", "{run}", *RESUME, "--classes", "7"], CHANGED.format("--classes", "--classes 7", "--classes"),
+         id="resume with other classes"),
+    case(["--out", "{run}", *RESUME, "--image-size", "28"], CHANGED.format("--image-size 16", "--image-size 28",
+         "--image-size"), id="resume with another image size"),
+    case(["--out", "{run}", *RESUME, "--dataset", "{logos}"], CHANGED.format("--dataset digits",
+         "--dataset {logos}", "--dataset"), id="resume with another dataset"),
+    case(["--out", "{noconfig}", *RESUME], "error: --resume: {noconfig} has no config.json, the run's settings, so it "
+         "cannot go on as it was started; restore the file, or start afresh with --force", id="resume without config"),
+    case(["--out", "{configdir}", *RESUME], "error: the run's settings {configdir}/config.json are not a file; "
+         "restore config.json", id="config.json is a folder"),
+    case(["--out", "{badtype}", *RESUME], 'error: {badtype}/config.json: batch_size should be an integer, but it is '
+         '"16"; repair or restore the file', id="config value of the wrong type"),
+    case(["--out", "{nullseed}", *RESUME], "error: {nullseed}/config.json: seed should be an integer, but it is null; "
+         "repair or restore the file", id="config value null"),
+    case(["--out", "{zerolr}", *RESUME], "error: {zerolr}/config.json: log_interval should be a positive integer, but "
+         "it is 0; repair or restore the file", id="config value out of range"),
+    case(["--out", "{tbfile}", *RESUME], "error: {tbfile}/tb should be the run's folder of tb, but it is not a "
+         "directory; move it away and resume", id="a run folder that is a file"),
+    case(["--out", "{cutckpt}", *RESUME], INTEGRITY.format("{cutckpt}", "its bytes differ from the SHA-256 recorded "
+         "when it was written"), id="truncated checkpoint"),
+    case(["--out", "{flipped}", *RESUME], INTEGRITY.format("{flipped}", "its bytes differ from the SHA-256 recorded "
+         "when it was written"), id="bit flipped in a checkpoint"),
+    case(["--out", "{nosidecar}", *RESUME], INTEGRITY.format("{nosidecar}", "it has no .sha256 sidecar: its write "
+         "did not finish"), id="checkpoint without its sidecar"),
+    case(["--out", "{cutsigned}", *RESUME], CUT_OFF.format("{cutsigned}"), id="truncated checkpoint, sidecar matching"),
+    case(["--out", "{cut1}", *RESUME], CUT_OFF.format("{cut1}"), id="checkpoint cut after byte 1"),
+    case(["--out", "{cut3}", *RESUME], CUT_OFF.format("{cut3}"), id="checkpoint cut after byte 3"),
+    case(["--out", "{crafted}", *RESUME], INTEGRITY.format("{crafted}", "its bytes differ from the SHA-256 recorded "
+         "when it was written"), id="crafted checkpoint"),
+    case(["--out", "{craftedsigned}", *RESUME], "error: Cannot read checkpoint "
+         "{craftedsigned}/checkpoints/checkpoint_4.pt (it holds objects other than tensors and plain data, which are "
+         "never unpickled: <any>); delete it to resume from an earlier one", id="crafted checkpoint, sidecar matching"),
+    case(["--snapshot-iterations", "-1", "--out", "{tmp}/run"], "error: --snapshot-iterations should be zero or "
+         "more, but given -1", id="negative snapshot iterations"),
 ]
 
 
@@ -262,7 +437,14 @@ def expected_pattern(expected, places):
 
 
 @pytest.fixture
-def make_places(tmp_path, existing_run):
+def make_places(tmp_path, existing_run, monkeypatch):
+    # $HOME and the working directory are the case's own: a `~` or relative path that
+    # went astray would change them, and the fingerprint of tmp_path would show it.
+    for folder in ("home", "cwd"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "home" / ".profile").write_text("mine")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path / "cwd")
     made = {"tmp": tmp_path, "run": existing_run}
 
     def make(texts):
@@ -275,12 +457,12 @@ def make_places(tmp_path, existing_run):
         made["readonly"].chmod(0o700)  # so that pytest can clean up
 
 
-@pytest.mark.parametrize("module, args, expected", CASES)
-def test_bad_input_is_one_line_and_damages_nothing(module, args, expected, make_places, existing_run, tmp_path,
-                                                   capsys, caplog):
+@pytest.mark.parametrize("module, args, expected, needs", CASES)
+def test_bad_input_is_one_line_and_damages_nothing(module, args, expected, needs, make_places, existing_run,
+                                                   tmp_path, capsys, caplog):
     assert len(CASES) >= 20
-    places = make_places([*args, expected])
-    argv = [*SMALL, *[substitute(a, places) for a in args]]
+    places = make_places([*args, expected, *("{%s}" % name for name in needs)])
+    argv = [substitute(a, places) for a in args]
     before = fingerprint(existing_run), fingerprint(tmp_path)
     capsys.readouterr()
     with caplog.at_level(logging.WARNING), pytest.raises(SystemExit) as exit_info:

@@ -190,7 +190,7 @@ def test_a_real_run_that_diverges_at_a_snapshot_iteration_leaves_its_checkpoints
     out = tmp_path / "run"
     gan_mnist.main([*SMALL, "--epochs", "1", "--out", str(out)])  # 4 iterations, checkpoint_4.pt
     checkpoints = fingerprint(out / "checkpoints")
-    assert list(checkpoints) == ["checkpoint_4.pt"]
+    assert list(checkpoints) == ["checkpoint_4.pt", "checkpoint_4.pt.sha256"]
     capsys.readouterr()
 
     def build(config):  # gan_mnist's build with the NaN at iteration 8, where epoch 2's snapshot falls
@@ -199,7 +199,7 @@ def test_a_real_run_that_diverges_at_a_snapshot_iteration_leaves_its_checkpoints
 
     config = parse_config(gan_mnist.Config, [*SMALL, "--epochs", "3", "--out", str(out), "--resume"])
     with pytest.raises(SystemExit) as exit_info:
-        run_experiment(build, config)
+        run_experiment(build, config, experiment="gan_mnist")
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err == (

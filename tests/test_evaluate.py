@@ -47,7 +47,7 @@ def test_evaluation_logs_eval_keys_every_epoch_and_keeps_the_best_fid(evaluated_
         assert 0 <= entry["eval/confident"] <= 1 and 1 <= entry["eval/classes"] <= 10
     best = min(log, key=lambda e: e["eval/fid"])
     files = sorted(p.name for p in (evaluated_run / "checkpoints").glob("best_fid_*"))
-    assert files == [f"best_fid_checkpoint_{best['iteration']}.pt"]
+    assert files == [f"best_fid_checkpoint_{best['iteration']}.pt{suffix}" for suffix in ("", ".sha256")]
 
 
 def test_evaluation_scalars_reach_tensorboard(evaluated_run):
@@ -72,7 +72,7 @@ def test_best_fid_checkpoint_loads_into_a_trainer(evaluated_run):
     config = gan_mnist.Config(limit=64, batch_size=16, image_size=16, feature_maps=8, z_dim=8, n_samples=4,
                               out=str(evaluated_run), device="cpu", epochs=3)
     trainer = gan_mnist.build(config)
-    (best,) = (evaluated_run / "checkpoints").glob("best_fid_*")
+    (best,) = (evaluated_run / "checkpoints").glob("best_fid_*.pt")
     load_snapshot(trainer, best)
     assert trainer.engine.state.iteration == int(best.stem.rsplit("_", 1)[1])
 
@@ -84,7 +84,7 @@ def test_resumed_run_keeps_one_best_checkpoint(cached_extractor, tmp_path):
     log = read_log(tmp_path)
     best = min(log, key=lambda e: e["eval/fid"])
     files = sorted(p.name for p in (tmp_path / "checkpoints").glob("best_fid_*"))
-    assert files == [f"best_fid_checkpoint_{best['iteration']}.pt"]
+    assert files == [f"best_fid_checkpoint_{best['iteration']}.pt{suffix}" for suffix in ("", ".sha256")]
 
 
 @pytest.fixture(scope="module")

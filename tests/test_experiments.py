@@ -33,12 +33,15 @@ def test_two_epochs_leave_the_whole_run_directory(tmp_path):
     run(gan_mnist, out, "--epochs", "2")
     config = json.loads((out / "config.json").read_text())
     assert config["epochs"] == 2 and config["dataset"] == "digits" and config["device"] == "cpu"
-    assert config["experiment"] == "experiments.gan_mnist"
+    assert config["experiment"] == "gan_mnist"
     log = read_log(out)
     assert [(e["epoch"], e["iteration"]) for e in log] == [(1, 6), (2, 12)]
     assert all(KEYS <= set(e) for e in log)
     assert sorted(p.name for p in (out / "images").iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint_12.pt", "checkpoint_6.pt"]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        "checkpoint_12.pt", "checkpoint_12.pt.sha256", "checkpoint_6.pt", "checkpoint_6.pt.sha256"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(["run.json", "run.lock", "config.json", "log.jsonl",
+                                                          "images", "checkpoints", "tb", "plots"])
     acc = EventAccumulator(str(out / "tb"))
     acc.Reload()
     assert set(acc.Tags()["scalars"]) == KEYS

@@ -123,7 +123,7 @@ def test_snapshot_keeps_the_last_n_and_restores_state(tmp_path):
     trainer.extend(E.snapshot(n_saved=2))
     trainer.run()
     files = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-    assert files == ["checkpoint_6.pt", "checkpoint_8.pt"]
+    assert files == ["checkpoint_6.pt", "checkpoint_6.pt.sha256", "checkpoint_8.pt", "checkpoint_8.pt.sha256"]
     assert E.latest_checkpoint(tmp_path).name == "checkpoint_8.pt"
     final_weight = model.weight.detach().clone()
 

@@ -60,7 +60,7 @@ def test_a_signal_stops_after_the_iteration_and_a_second_one_does_not_break_the_
         trainer.run()
     assert (info.value.signum, info.value.iteration, info.value.epoch) == (signal.SIGINT, 3, 2)
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-    assert names == ["checkpoint_2.pt", "checkpoint_3.pt"]
+    assert names == ["checkpoint_2.pt", "checkpoint_2.pt.sha256", "checkpoint_3.pt", "checkpoint_3.pt.sha256"]
     state = torch.load(tmp_path / "checkpoints" / "checkpoint_3.pt", weights_only=True)
     assert state["trainer"]["engine"]["iteration"] == 3
     # Three updates were made (the weight started at w0 and got +1 per iteration).

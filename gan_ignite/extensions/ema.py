@@ -15,7 +15,8 @@ it, which the trainer's priorities guarantee.
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import IO, Any
 
 from ignite.engine import EventEnum
 from ignite.handlers import EMAHandler
@@ -54,10 +55,15 @@ class EMA(Extension):
     are those of the online generator (Ignite's ``handle_buffers="copy"``). The average is
     saved with the trainer's state, so snapshots and ``--resume`` keep it.
 
+    A run resumed from a snapshot that holds no average (it was trained without one)
+    starts the average from the generator's current weights, not from the untrained
+    ones it was built with, and says so in one line on ``out``.
+
     Args:
         gen: the online generator.
         decay: how much of the average each update keeps, in (0, 1); 0.999 averages over
             roughly the last thousand iterations.
+        out: where the note of an average started mid-run goes (stderr by default).
 
     Example::
 
@@ -70,12 +76,14 @@ class EMA(Extension):
     priority = PRIORITY_EMA
     name = "ema"
 
-    def __init__(self, gen: nn.Module, decay: float = 0.999) -> None:
+    def __init__(self, gen: nn.Module, decay: float = 0.999, out: IO[str] | None = None) -> None:
         if isinstance(decay, bool) or not 0.0 < decay < 1.0:
             raise UsageError(f"Argument `decay` should be between 0 and 1 (e.g. 0.999), but given {decay!r}")
         self.decay = decay
         self._handler = EMAHandler(gen, momentum=1.0 - decay, handle_buffers="copy")
         self._attached_to: Any = None
+        self._restored = False
+        self._out = out
 
     @property
     def ema_model(self) -> nn.Module:
@@ -84,6 +92,14 @@ class EMA(Extension):
 
     def initialize(self, trainer: Any) -> None:
         self._attach(trainer.engine)
+        iteration = trainer.engine.state.iteration
+        if iteration and not self._restored:  # resumed, but the snapshot holds no average
+            self.ema_model.load_state_dict(self._handler.model.state_dict())
+            (self._out or sys.stderr).write(
+                f"note: the generator's moving average starts at iteration {iteration} from the current "
+                f"weights (the checkpoint holds no average)\n"
+            )
+            self._restored = True
 
     def _attach(self, engine: Any) -> None:
         if self._attached_to is engine:
@@ -102,3 +118,4 @@ class EMA(Extension):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.ema_model.load_state_dict(state["ema_model"])
+        self._restored = True

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from gan_ignite.extensions._files import write_atomic
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
+from gan_ignite.run_dir import IMAGES, SAMPLE_GRID_FILE, write_atomic
 
 __all__ = ["SampleGrid", "generate", "sample_batches", "inference", "save_grid"]
 
@@ -48,7 +48,7 @@ def save_grid(trainer: Any, grid: torch.Tensor, name: str, filename: str) -> Non
 
     trainer.images[name] = grid
     state = trainer.engine.state
-    path = trainer.out / "images" / filename.format(epoch=state.epoch, iteration=state.iteration)
+    path = trainer.out / IMAGES / filename.format(epoch=state.epoch, iteration=state.iteration)
     write_atomic(path, lambda f: save_image(grid, f, format="png"))
 
 
@@ -109,7 +109,7 @@ class SampleGrid(Extension):
         n: int = 64,
         seed: int = 0,
         device: str | torch.device = "cpu",
-        filename: str = "epoch_{epoch:04d}.png",
+        filename: str = SAMPLE_GRID_FILE,
         name: str = "samples",
     ) -> None:
         self.gen = gen

@@ -16,9 +16,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from gan_ignite.extensions._files import write_atomic
 from gan_ignite.extensions._summary import MeanSummary
 from gan_ignite.extensions.extension import PRIORITY_EDITOR, Extension
+from gan_ignite.run_dir import LOG, write_atomic
 from gan_ignite.triggers import TriggerLike, get_trigger
 
 __all__ = ["LogReport"]
@@ -38,7 +38,7 @@ class LogReport(Extension):
     name = "LogReport"
 
     def __init__(
-        self, keys: Iterable[str] | None = None, trigger: TriggerLike = (1, "epoch"), filename: str = "log.jsonl"
+        self, keys: Iterable[str] | None = None, trigger: TriggerLike = (1, "epoch"), filename: str = LOG
     ) -> None:
         self._keys = None if keys is None else set(keys)
         self._trigger = get_trigger(trigger)

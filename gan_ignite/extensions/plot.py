@@ -17,13 +17,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gan_ignite.errors import UsageError
-from gan_ignite.extensions._files import write_atomic
 from gan_ignite.extensions.extension import PRIORITY_READER, Extension
+from gan_ignite.run_dir import LOSS_PLOT, PLOTS, write_atomic
 from gan_ignite.triggers import TriggerLike, get_trigger
 
 __all__ = ["PlotReport"]
 
-PLOT_DIR = "plots"
+PLOT_DIR = PLOTS
 
 
 class PlotReport(Extension):
@@ -57,7 +57,7 @@ class PlotReport(Extension):
         y_keys: Sequence[str] | str,
         x_key: str = "iteration",
         trigger: TriggerLike = (1, "epoch"),
-        filename: str = "loss.png",
+        filename: str = LOSS_PLOT,
         log_report: str = "LogReport",
     ) -> None:
         self.y_keys = [y_keys] if isinstance(y_keys, str) else list(y_keys)

@@ -20,6 +20,7 @@ from torch import nn
 from gan_ignite.errors import UsageError
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
 from gan_ignite.extensions.images import inference, save_grid
+from gan_ignite.run_dir import RECONSTRUCTION_FILE
 
 __all__ = ["ReconstructionGrid"]
 
@@ -50,7 +51,7 @@ class ReconstructionGrid(Extension):
         dis: nn.Module,
         images: torch.Tensor,
         device: str | torch.device = "cpu",
-        filename: str = "reconstruction_{epoch:04d}.png",
+        filename: str = RECONSTRUCTION_FILE,
         name: str = "reconstructions",
     ) -> None:
         if not callable(getattr(dis, "reconstruct", None)):

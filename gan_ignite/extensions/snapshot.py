@@ -12,10 +12,18 @@ A kill at any moment leaves the newest complete snapshot usable: ``DiskSaver`` w
 temporary file and renames it (atomic), and the snapshot that rotation drops is deleted
 only after the new one is in place. Temporary files a killed write left behind are
 never taken for snapshots, and are removed when the run resumes.
+
+Each snapshot gets a ``<name>.sha256`` sidecar (``sha256sum`` format) holding the SHA-256
+of its bytes, written once the snapshot is complete. :func:`latest_verified_checkpoint`
+checks it before a run resumes or is evaluated, and passes over a snapshot whose bytes
+changed since (a flipped bit, a cut-off copy) or whose sidecar a kill prevented, for the
+newest one that verifies. A disk that fills up while a snapshot is written ends the run
+with one line; the previous snapshot is untouched.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -23,19 +31,24 @@ from typing import Any
 
 from ignite.handlers import Checkpoint, DiskSaver
 
-from gan_ignite.errors import UsageError
+from gan_ignite.errors import UsageError, disk_full
 from gan_ignite.extensions.extension import PRIORITY_SNAPSHOT, Extension
 from gan_ignite.rng import RNGStates
+from gan_ignite.run_dir import CHECKPOINT_FILE, CHECKPOINTS, DIGEST_SUFFIX, write_atomic
 from gan_ignite.trainer import TrainingInterrupted
 from gan_ignite.triggers import IntervalTrigger
 from gan_ignite.weights import first_line, load_weights
 
-__all__ = ["Snapshot", "snapshot", "snapshot_trigger", "latest_checkpoint", "load_snapshot", "CHECKPOINT_DIR"]
+__all__ = [
+    "Snapshot", "snapshot", "snapshot_trigger", "latest_checkpoint", "latest_verified_checkpoint",
+    "verify_checkpoint", "load_snapshot", "CHECKPOINT_DIR",
+]
 
-CHECKPOINT_DIR = "checkpoints"
-_NAME = re.compile(r"^checkpoint_(\d+)\.pt$")
-# DiskSaver's temporary files: tempfile.NamedTemporaryFile(dir=...) names, "tmp" + 8 characters.
-_TEMP_NAME = re.compile(r"^tmp[a-z0-9_]{8}$")
+CHECKPOINT_DIR = CHECKPOINTS
+_NAME = CHECKPOINT_FILE
+# DiskSaver's temporary files (tempfile.NamedTemporaryFile names, "tmp" + 8 characters) and
+# write_atomic's (".checkpoint_4.pt.sha256.abcd1234.tmp").
+_TEMP_NAME = re.compile(r"^(tmp[a-z0-9_]{8}|\..+\.[a-z0-9_]{8}\.tmp)$")
 
 
 def _checkpoints(dirname: Path) -> list[tuple[int, Path]]:
@@ -54,6 +67,55 @@ def latest_checkpoint(out: str | Path) -> Path | None:
     """
     found = _checkpoints(Path(out) / CHECKPOINT_DIR)
     return found[-1][1] if found else None
+
+
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + DIGEST_SUFFIX)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_digest(path: Path) -> None:
+    line = f"{_sha256(path)}  {path.name}\n"  # sha256sum's format: `sha256sum -c` checks it
+    write_atomic(_digest_path(path), lambda f: f.write(line.encode()))
+
+
+def verify_checkpoint(path: str | Path) -> str | None:
+    """Why the snapshot ``path`` cannot be trusted, or ``None`` when its SHA-256 matches its sidecar."""
+    path = Path(path)
+    try:
+        recorded = _digest_path(path).read_text().split()
+    except FileNotFoundError:
+        return f"it has no {DIGEST_SUFFIX} sidecar: its write did not finish"
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"its {DIGEST_SUFFIX} sidecar cannot be read ({exc})"
+    if not recorded or _sha256(path) != recorded[0]:
+        return "its bytes differ from the SHA-256 recorded when it was written"
+    return None
+
+
+def latest_verified_checkpoint(out: str | Path) -> tuple[Path | None, list[str]]:
+    """The newest snapshot of ``out`` whose SHA-256 verifies, and a note for each newer one passed over.
+
+    Raises:
+        UsageError: snapshots exist, but none verifies.
+    """
+    found = _checkpoints(Path(out) / CHECKPOINT_DIR)
+    skipped: list[str] = []
+    for _, path in reversed(found):
+        problem = verify_checkpoint(path)
+        if problem is None:
+            return path, [f"{note}; using {path.name} instead" for note in skipped]
+        skipped.append(f"checkpoint {path} fails its integrity check ({problem})")
+    if skipped:
+        raise UsageError(f"{skipped[0]}, and no earlier checkpoint verifies; start afresh with --force")
+    return None, []
 
 
 def snapshot_trigger(epochs: int, iterations: int = 0) -> Callable[..., bool]:
@@ -99,19 +161,34 @@ class _SafeDiskSaver(DiskSaver):
         self._doomed.append(filename)
 
     def __call__(self, checkpoint: Any, filename: str, metadata: Any = None) -> None:
-        super().__call__(checkpoint, filename, metadata)
+        try:
+            super().__call__(checkpoint, filename, metadata)
+            _write_digest(self.dirname / filename)
+        except (OSError, RuntimeError) as exc:
+            if not disk_full(exc):
+                raise
+            _remove_temporary_files(self.dirname)  # DiskSaver leaves its own when closing it fails too
+            raise UsageError(
+                f"no space left on device while writing {self.dirname / filename}; {self._intact(filename)}; "
+                f"free space and resume"
+            ) from None
         # A file re-saved under its own name was replaced atomically: keep it.
         for name in self._doomed:
             if name != filename:
                 (self.dirname / name).unlink(missing_ok=True)
+                _digest_path(self.dirname / name).unlink(missing_ok=True)
         self._doomed.clear()
+
+    def _intact(self, filename: str) -> str:
+        previous = [p for _, p in _checkpoints(self.dirname) if p.name != filename and verify_checkpoint(p) is None]
+        return f"the previous checkpoint {previous[-1]} is intact" if previous else "no earlier checkpoint exists"
 
 
 def _to_save(trainer: Any) -> dict[str, Any]:
     return {**trainer.to_save(), "rng": RNGStates()}
 
 
-def load_snapshot(trainer: Any, path: str | Path) -> None:
+def load_snapshot(trainer: Any, path: str | Path, keep_hyperparameters: bool = False) -> None:
     """Restore a trainer (models, optimizers, extensions, counters, RNGs) from a snapshot.
 
     Call it after building the trainer and registering its extensions, before ``run()``.
@@ -119,13 +196,26 @@ def load_snapshot(trainer: Any, path: str | Path) -> None:
     containers only, so a crafted file cannot run code. An unreadable file, or one from
     another model configuration (naming the first parameter that differs), raises
     :class:`UsageError`.
+
+    Args:
+        keep_hyperparameters: keep the optimizers' hyperparameters (learning rates,
+            betas) as they were built, taking only their state (moments, step counts)
+            from the snapshot: how ``--resume --lr 1e-4`` goes on more slowly. Otherwise
+            the snapshot's values are restored, as Chainer's and PyTorch's loading do.
     """
+    import torch
+
     state = load_weights(path, "checkpoint", remedy="delete it to resume from an earlier one")
     to_load = _to_save(trainer)
     mismatch = _network_mismatch(to_load, state) if isinstance(state, dict) else None
+    optimizers = [o for o in to_load.values() if isinstance(o, torch.optim.Optimizer)] if keep_hyperparameters else []
+    built = [[{k: v for k, v in group.items() if k != "params"} for group in o.param_groups] for o in optimizers]
     if mismatch is None:
         try:
             Checkpoint.load_objects(to_load=to_load, checkpoint=state)
+            for optimizer, groups in zip(optimizers, built):
+                for group, settings in zip(optimizer.param_groups, groups):
+                    group.update(settings)
             return
         except (RuntimeError, KeyError, ValueError, TypeError) as exc:
             mismatch = first_line(exc)
@@ -202,6 +292,7 @@ class Snapshot(Extension):
         excess = len(saved) - self.n_saved if self.n_saved is not None else 0
         for _, path in saved[: max(excess, 0)]:
             path.unlink()
+            _digest_path(path).unlink(missing_ok=True)
         self._checkpoint.load_state_dict({"_saved": [(it, p.name) for it, p in saved[max(excess, 0) :]]})
 
     def __call__(self, trainer: Any) -> None:

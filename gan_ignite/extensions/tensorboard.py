@@ -13,6 +13,7 @@ from typing import Any
 
 from gan_ignite.extensions._summary import MeanSummary
 from gan_ignite.extensions.extension import PRIORITY_READER, Extension
+from gan_ignite.run_dir import TB
 from gan_ignite.triggers import TriggerLike, get_trigger
 
 __all__ = ["TensorBoardReport"]
@@ -30,7 +31,7 @@ class TensorBoardReport(Extension):
     priority = PRIORITY_READER
     name = "TensorBoardReport"
 
-    def __init__(self, trigger: TriggerLike = (10, "iteration"), log_dir: str = "tb") -> None:
+    def __init__(self, trigger: TriggerLike = (10, "iteration"), log_dir: str = TB) -> None:
         self._trigger = get_trigger(trigger)
         self.log_dir = log_dir
         self._summary = MeanSummary()
