@@ -65,3 +65,37 @@ def test_resume_with_unreadable_settings_is_one_line(tmp_path, capsys):
     assert err.count("\n") == 1
     assert f"error: cannot read the run's settings {tmp_path / 'config.json'} (Expecting property name" in err
     assert err.endswith("repair or restore it\n")
+
+
+def test_argument_errors_and_help_name_the_program_the_user_ran(capsys):
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    def run(*args):
+        return subprocess.run([sys.executable, *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+
+    bogus = run("-m", "experiments.gan_mnist", "--bogus", "1")
+    assert (bogus.returncode, bogus.stderr) == (
+        2, "python -m experiments.gan_mnist: error: unrecognized arguments: --bogus 1 (see --help)\n")
+    assert run("-m", "experiments.gan_mnist", "--help").stdout.startswith("usage: python -m experiments.gan_mnist ")
+    with pytest.raises(SystemExit) as exit_info:
+        console_main(["train", "lsgan_mnist", "--epochs", "x"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        "gan-ignite train lsgan_mnist: error: argument --epochs: invalid int value: 'x' (see --help)\n")
+
+
+def test_gan_ignite_list_shows_every_installed_experiment_with_its_summary(capsys):
+    import importlib
+
+    from gan_ignite.registry import experiment_names
+
+    console_main(["list"])
+    lines = capsys.readouterr().out.splitlines()
+    names = experiment_names()
+    assert [line.split()[0] for line in lines] == names == sorted(names)
+    for name, line in zip(names, lines):
+        summary = importlib.import_module(f"experiments.{name}").__doc__.strip().splitlines()[0]
+        assert line.split(None, 1)[1] == summary

@@ -1,8 +1,11 @@
 """``python -m gan_ignite.evaluate`` and the Evaluation extension, on tiny digits runs."""
 
 import json
+import logging
+import shutil
 
 import pytest
+import torch
 from torchvision.utils import save_image
 
 from experiments import gan_mnist
@@ -120,6 +123,11 @@ def test_evaluate_images_of_real_digits(cached_extractor, digit_folders, capsys)
         (["--images", "{tmp}", "--dataset", "digits", "--batch-size", "0"], "--batch-size should be a positive"),
         (["{tmp}", "--n", "1"], "--n should be at least 2, but given 1"),
         (["--n", "x"], "argument --n: invalid int value: 'x'"),
+        (["--images", "{tmp}", "--dataset", "digits", "--device", "tpu"],
+         "error: --device should be one of auto, cpu, cuda, but given 'tpu'"),
+        pytest.param(["--images", "{tmp}", "--dataset", "digits", "--device", "cuda"],
+                     "error: --device cuda was given but no CUDA device is visible; pass --device cpu or auto",
+                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is visible")),
     ],
 )
 def test_bad_input_gives_one_line(argv, message, tmp_path, capsys):
@@ -139,3 +147,56 @@ def test_a_run_with_corrupt_settings_gives_one_line(tmp_path, capsys):
     assert err.count("\n") == 1, err
     assert f"error: cannot read the run's settings {tmp_path / 'config.json'} (" in err
     assert err.endswith("; repair or restore it\n")
+
+
+def test_a_folder_of_one_image_gives_one_line(cached_extractor, digit_folders, tmp_path, capsys):
+    shutil.copy(next((digit_folders / "all").iterdir()), tmp_path / "only.png")
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(["--images", str(tmp_path), "--dataset", "digits"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"error: --images {tmp_path} holds 1 image; measuring needs at least 2\n"
+
+
+def test_an_image_that_fails_while_measuring_is_reported_once(cached_extractor, digit_folders, tmp_path, capsys,
+                                                               caplog):
+    # A JPEG cut inside its pixel data passes the header check and fails in the evaluator's
+    # run: Ignite would echo "Engine run is terminating due to exception" before the line.
+    from PIL import Image
+
+    for i, path in enumerate(sorted((digit_folders / "all").iterdir())[:3]):
+        Image.open(path).convert("RGB").resize((64, 64)).save(tmp_path / f"{i}.jpg", quality=95)
+    data = (tmp_path / "0.jpg").read_bytes()
+    (tmp_path / "0.jpg").write_bytes(data[: len(data) * 2 // 3])
+    with caplog.at_level(logging.WARNING), pytest.raises(SystemExit) as exit_info:
+        evaluate.main(["--images", str(tmp_path), "--dataset", "digits"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: Cannot read image {tmp_path / '0.jpg'} (image file is truncated"), err
+    assert err.count("\n") == 1, err
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+@pytest.mark.parametrize("name", ["json", "experiments.json", "gan_ignite.cli", "../rundir_helpers"])
+def test_a_config_naming_no_installed_experiment_imports_nothing(evaluated_run, tmp_path, name, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(evaluated_run, run)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "experiment": name}))
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main([str(run), "--n", "8"])
+    assert exit_info.value.code == 2
+    names = "dcgan_cifar10, dcgan_folder, ebgan_mnist, gan_mnist, lsgan_mnist, mlp_gan_mnist, ssgan_mnist"
+    shown = name.removeprefix("experiments.")
+    assert capsys.readouterr().err == f"error: unknown experiment {shown!r}; choose one of {names}\n"
+
+
+def test_a_config_value_of_the_wrong_type_names_the_file_and_key(evaluated_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(evaluated_run, run)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "z_dim": "8"}))
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main([str(run), "--n", "8"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (f'error: {run / "config.json"}: z_dim should be an integer, but it is "8"; '
+                                       f"repair or restore the file\n")

@@ -124,3 +124,20 @@ def test_inception_gives_2048_pool_features_from_a_local_file(tmp_path):
     torch.save({"fc.weight": torch.zeros(3)}, wrong)
     with pytest.raises(UsageError, match="wrong.pth does not hold Inception-v3 weights"):
         InceptionExtractor(wrong)
+
+
+def test_train_extractor_refuses_a_cache_that_is_a_file_before_training(tmp_path, monkeypatch, capsys):
+    import gan_ignite.train_extractor as module
+
+    cache = tmp_path / "cache"
+    cache.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("GAN_IGNITE_CACHE", str(cache))
+    monkeypatch.setattr(module, "train_extractor", lambda *a, **k: pytest.fail("trained before checking the cache"))
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--dataset", "digits"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: the cache folder {cache / 'extractors'} lies inside the file {cache}, not a directory; point "
+        f"GAN_IGNITE_CACHE (or XDG_CACHE_HOME) at a directory you can write to\n"
+    )
+    assert cache.read_text() == "a file where the cache folder should be"
