@@ -27,7 +27,7 @@ from gan_ignite.config import read_saved_config, saved_config
 from gan_ignite.errors import UsageError, allocation, fail, out_of_memory
 from gan_ignite.options import check_device
 from gan_ignite.registry import load_experiment
-from gan_ignite.run_dir import resolve_path
+from gan_ignite.run_dir import CONFIG, resolve_path
 
 __all__ = ["evaluate_run", "evaluate_folder", "load_run_generator", "main"]
 
@@ -35,10 +35,10 @@ __all__ = ["evaluate_run", "evaluate_folder", "load_run_generator", "main"]
 def _read_run_config(run_dir: Path) -> dict[str, Any]:
     settings = read_saved_config(run_dir)
     if settings is None:
-        raise UsageError(f"{run_dir} has no config.json; pass a gan_ignite run directory (the --out of a run)")
+        raise UsageError(f"{run_dir} has no {CONFIG}; pass a gan_ignite run directory (the --out of a run)")
     if "experiment" not in settings:
         raise UsageError(
-            f"{run_dir / 'config.json'} does not name its experiment (an older run); evaluate its samples with --images"
+            f"{run_dir / CONFIG} does not name its experiment (an older run); evaluate its samples with --images"
         )
     name = settings["experiment"]
     if isinstance(name, str) and name.startswith("experiments."):  # config.json of runs before run.json

@@ -135,14 +135,20 @@ def check_writable_dir(path: Path, what: str, remedy: str | None = None) -> None
     if not folder.is_dir():
         raise UsageError(f"{what} {path} lies inside the file {folder}, not a directory; "
                          f"{remedy or 'pass a directory path'}")
+    if (problem := _cannot_write_in(folder)) is not None:
+        raise UsageError(f"{what} {path} is not writable ({problem} in {folder}); "
+                         f"{remedy or 'pass a directory you can write to'}")
+
+
+def _cannot_write_in(folder: Path) -> str | None:
+    """Why no file can be created in ``folder``, or None if one can."""
     try:
         # An unnamed temporary file (O_TMPFILE on Linux): nothing appears in the folder.
         # Asking os.access instead would be wrong for root and on read-only mounts.
         with tempfile.TemporaryFile(dir=folder):
-            pass
+            return None
     except OSError as exc:
-        raise UsageError(f"{what} {path} is not writable ({exc.strerror or exc} in {folder}); "
-                         f"{remedy or 'pass a directory you can write to'}") from None
+        return exc.strerror or str(exc)
 
 
 def check_folders_writable(out: Path) -> None:
@@ -157,12 +163,8 @@ def check_folders_writable(out: Path) -> None:
         if path.is_symlink() or not path.is_dir():
             raise UsageError(f"{path} should be the run's folder of {name}, but it is not a directory; "
                              f"move it away and resume")
-        try:
-            with tempfile.TemporaryFile(dir=path):
-                pass
-        except OSError as exc:
-            raise UsageError(f"{path} is not writable ({exc.strerror or exc}); "
-                             f"make it writable (chmod u+w {path}) and resume") from None
+        if (problem := _cannot_write_in(path)) is not None:
+            raise UsageError(f"{path} is not writable ({problem}); make it writable (chmod u+w {path}) and resume")
 
 
 # --- atomic writes --------------------------------------------------------------------
