@@ -37,6 +37,7 @@ from ignite.engine import Engine, Events
 from torch import Tensor
 
 from gan_ignite.errors import UsageError
+from gan_ignite.run_dir import resolve_path
 from gan_ignite.sampling import ResumableSampler
 from gan_ignite.triggers import TriggerLike, get_trigger
 
@@ -86,7 +87,9 @@ class Trainer:
             mapping (models, optimizers), snapshots save it.
         loader: the training data, an iterable of batches with a length.
         stop_trigger: ``(N, 'epoch')`` or ``(N, 'iteration')``: how long to train.
-        out: the run directory extensions write into.
+        out: the run directory extensions write into; ``~`` is expanded and the path made
+            absolute here, once, so that every writer (Ignite's ``DiskSaver`` included)
+            writes to the same place.
 
     Attributes:
         stop_signals: the signals that stop ``run()`` at the next iteration boundary
@@ -110,7 +113,7 @@ class Trainer:
         self.updater = update_fn
         self.loader = loader
         self.stop_kwargs = _stop_kwargs(stop_trigger)
-        self.out = Path(out)
+        self.out = resolve_path(out, "Argument `out`")
         self.observation: dict[str, float] = {}
         self.images: dict[str, Tensor] = {}
         self.engine = Engine(self._process)

@@ -144,3 +144,17 @@ def test_state_round_trip_and_refusing_a_finished_run(tmp_path):
     assert again.get_extension("LogReport").log == trainer.get_extension("LogReport").log
     with pytest.raises(UsageError, match="The run already reached epoch 2 of 2; pass a larger number of epochs"):
         again.run()
+
+
+def test_a_tilde_out_is_expanded_once_so_every_writer_uses_one_folder(tmp_path, monkeypatch):
+    # Ignite's DiskSaver expands "~" itself; the other writers would have written to "./~".
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    trainer = Trainer(counting_update, [1, 2], stop_trigger=(1, "epoch"), out="~/run")
+    trainer.extend(E.LogReport())
+    trainer.extend(E.snapshot())
+    trainer.run()
+    assert trainer.out == tmp_path / "home" / "run"
+    assert sorted(p.name for p in trainer.out.iterdir()) == ["checkpoints", "log.jsonl"]
+    assert (trainer.out / "checkpoints" / "checkpoint_2.pt").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
