@@ -109,6 +109,7 @@ def run_experiment(build: Callable[[C], Trainer], config: C, experiment: str | N
 
     experiment = experiment or experiment_of(build.__module__) or module_name(build.__module__)
     try:
+        RunLock(Path(config.out)).check_free()  # a run in progress is the first thing to say
         plan_run_dir(config, experiment)  # fail fast, before building: nothing is written yet
         manual_seed(config.seed)
         trainer = build(config)

@@ -361,14 +361,32 @@ class RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            holder = _holder(fd)
+            error = self._in_use(fd)
             os.close(fd)
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise UsageError(f"cannot lock {self.path} ({exc.strerror}); choose another --out") from None
-            raise UsageError(f"--out {self.out} is in use by another process{holder}; wait for it to finish "
-                             f"or stop it, or choose another --out") from None
+            raise error from None
         self._fd = fd
         return self
+
+    def check_free(self) -> None:
+        """Raise the in-use error now if another process holds the lock; take nothing, write nothing."""
+        try:
+            import fcntl
+
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        except (ImportError, OSError):  # no lock file (a new run), or not POSIX
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            raise self._in_use(fd) from None
+        finally:
+            os.close(fd)
+
+    def _in_use(self, fd: int) -> UsageError:
+        return UsageError(f"--out {self.out} is in use by another process{_holder(fd)}; wait for it to finish "
+                          f"or stop it, or choose another --out")
 
     def record_holder(self) -> None:
         """Write this process's PID into the lock file, for a second process's message."""
