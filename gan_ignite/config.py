@@ -126,7 +126,9 @@ class DCGANConfig(GANConfig):
         super().check()
         if self.fc_units and self.batch_norm and self.batch_size < 2:
             # The fully connected layer's batch norm has one value per unit: a batch of one has no statistics.
-            raise UsageError("--fc-units with batch norm needs --batch-size 2 or more; raise it or pass --no-batch-norm")
+            raise UsageError(
+                "--fc-units with batch norm needs --batch-size 2 or more; raise it or pass --no-batch-norm"
+            )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -241,7 +243,8 @@ def _changed(name: str, saved: Any, given: Any) -> UsageError:
     if name in _DATA_ORDER:
         why = "it would change the epoch length and the order of the data"
     else:
-        why = "only learning rates, Adam betas, epochs, intervals, the EMA decay, workers, device and progress may change"
+        why = ("only learning rates, Adam betas, epochs, intervals, the EMA decay, workers, device and progress "
+               "may change")
     return UsageError(
         f"--resume: the run was started with {was}, not {now}; {why}; leave {flag(name)} out to continue the run, "
         f"or start a new run in another --out"

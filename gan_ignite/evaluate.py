@@ -3,7 +3,8 @@
 With a run directory, the generator is rebuilt from the run's ``config.json`` (which
 names its experiment, looked up among the installed ones: nothing a run directory names
 is imported) and its newest checkpoint whose SHA-256 verifies, and ``--n`` images are
-sampled from seeded noise. Evaluating reads the run directory only; it needs no lock. With ``--images``, every image of a folder is measured. The real side is
+sampled from seeded noise. Evaluating reads the run directory only; it needs no lock.
+With ``--images``, every image of a folder is measured. The real side is
 ``--dataset`` / ``--data-root`` (a run's own by default), its training split.
 Prints one JSON object: ``fid``, ``kid``, ``is``, ``confident``, ``classes``,
 ``max_class_share``, ``n``::

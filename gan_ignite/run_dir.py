@@ -41,8 +41,8 @@ from gan_ignite.errors import UsageError
 __all__ = [
     "MARKER", "LOCK", "CONFIG", "LOG", "IMAGES", "CHECKPOINTS", "TB", "PLOTS", "ENTRIES", "FORMAT",
     "SAMPLE_GRID_FILE", "RECONSTRUCTION_FILE", "LOSS_PLOT", "DIS_OUTPUT_PLOT", "CHECKPOINT_FILE", "DIGEST_SUFFIX",
-    "Marker", "RunLock", "read_marker", "write_marker", "check_same_experiment", "removable_files", "remove_files", "check_folders_writable",
-    "check_writable_dir", "resolve_path", "looks_like_path", "write_atomic",
+    "Marker", "RunLock", "read_marker", "write_marker", "check_same_experiment", "removable_files", "remove_files",
+    "check_folders_writable", "check_writable_dir", "resolve_path", "looks_like_path", "write_atomic",
 ]
 
 FORMAT = 1  # of run.json: a reader refuses a marker of another format
