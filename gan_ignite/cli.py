@@ -26,8 +26,8 @@ from gan_ignite.extensions.snapshot import latest_checkpoint, latest_verified_ch
 from gan_ignite.options import shown_as_flags
 from gan_ignite.registry import experiment_names, experiment_of, load_experiment, module_name
 from gan_ignite.run_dir import (
-    CHECKPOINTS, CONFIG, LOCK, RunLock, check_folders_writable, check_same_experiment, check_writable_dir,
-    read_marker, removable_files, remove_files, write_atomic, write_marker,
+    CHECKPOINTS, CONFIG, RunLock, check_folders_writable, check_same_experiment, check_writable_dir,
+    foreign_entries, read_marker, removable_files, remove_files, write_atomic, write_marker,
 )
 from gan_ignite.trainer import Trainer, TrainingInterrupted
 
@@ -57,7 +57,7 @@ def plan_run_dir(config: ExperimentConfig, experiment: str) -> _Plan:
     marker = read_marker(out) if out.is_dir() else None
     if config.resume:
         if marker is None:
-            held = out.is_dir() and any(p.name != LOCK for p in out.iterdir())
+            held = out.is_dir() and bool(foreign_entries(out))
             remedy = "pass the --out of a gan_ignite run" if held else "start the run without --resume"
             raise UsageError(f"--resume: {out} holds no run{' (no run.json)' if held else ''}; {remedy}")
         check_same_experiment(out, marker, experiment)
@@ -72,7 +72,7 @@ def plan_run_dir(config: ExperimentConfig, experiment: str) -> _Plan:
                 f"pass --resume to continue it, --force to replace it, or choose another --out"
             )
         return _Plan(removals=removable_files(out, marker))
-    others = sorted(p.name for p in out.iterdir() if p.name != LOCK) if out.is_dir() else []
+    others = foreign_entries(out) if out.is_dir() else []
     if others:
         shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
         forced = "; --force replaces only a gan_ignite run" if config.force else ""
@@ -191,6 +191,8 @@ def _exit_interrupted(exc: TrainingInterrupted, config: ExperimentConfig, module
 
 _USAGE = """usage: gan-ignite list
        gan-ignite train EXPERIMENT [options]   (or gan-ignite EXPERIMENT [options])
+       gan-ignite evaluate RUN_DIR [options]   (python -m gan_ignite.evaluate)
+       gan-ignite train-extractor [options]    (python -m gan_ignite.train_extractor)
 experiments: {names}"""
 
 
@@ -205,6 +207,14 @@ def console_main(argv: Sequence[str] | None = None) -> None:
         for name in names:
             doc = (load_experiment(name).__doc__ or "").strip().splitlines()
             print(f"{name:<16} {doc[0] if doc else ''}")
+        return
+    if argv[0] in ("evaluate", "train-extractor"):
+        # An installed command does not put the working directory on the module path, as
+        # `python -m` does: the safe way to evaluate from inside a directory you did not make.
+        from gan_ignite import evaluate, train_extractor
+
+        tool = evaluate if argv[0] == "evaluate" else train_extractor
+        tool.main(argv[1:], prog=f"gan-ignite {argv[0]}")
         return
     words = argv[:2] if argv[0] == "train" else argv[:1]
     if len(words) < (2 if argv[0] == "train" else 1):

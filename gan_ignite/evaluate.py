@@ -128,10 +128,10 @@ def evaluate_folder(
     return measure(_folder_batches(str(folder), net, batch_size), net, reference)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str) -> argparse.ArgumentParser:
     from gan_ignite.config import _Parser
 
-    parser = _Parser(prog="python -m gan_ignite.evaluate", description=__doc__.split("\n")[0])
+    parser = _Parser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", nargs="?", help="a run directory (the --out of a training run)")
     parser.add_argument("--images", help="a folder of images to measure instead of a run")
     parser.add_argument("--dataset", help="the real data: a run's own by default; required with --images")
@@ -151,7 +151,8 @@ def _paths(args: argparse.Namespace) -> None:
     """Expand ``~`` and resolve every path option once, here."""
     for name in ("run_dir", "images", "data_root", "extractor", "inception_weights"):
         if getattr(args, name) is not None:
-            setattr(args, name, str(resolve_path(getattr(args, name), "--" + name.replace("_", "-"))))
+            shown = "RUN_DIR" if name == "run_dir" else "--" + name.replace("_", "-")
+            setattr(args, name, str(resolve_path(getattr(args, name), shown)))
 
 
 def _device(device: str) -> str:
@@ -178,10 +179,10 @@ def _run(args: argparse.Namespace) -> dict[str, float]:
     return evaluate_run(args.run_dir, args.n, seed=args.seed, dataset=args.dataset, data_root=args.data_root, **common)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m gan_ignite.evaluate") -> None:
     from gan_ignite.metrics import QUALITY_KEYS
 
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     try:
         result = _run(args)
     except UsageError as exc:

@@ -29,6 +29,7 @@ import json
 import os
 import re
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -42,7 +43,7 @@ __all__ = [
     "MARKER", "LOCK", "CONFIG", "LOG", "IMAGES", "CHECKPOINTS", "TB", "PLOTS", "ENTRIES", "FORMAT",
     "SAMPLE_GRID_FILE", "RECONSTRUCTION_FILE", "LOSS_PLOT", "DIS_OUTPUT_PLOT", "CHECKPOINT_FILE", "DIGEST_SUFFIX",
     "Marker", "RunLock", "read_marker", "write_marker", "check_same_experiment", "removable_files", "remove_files",
-    "check_folders_writable", "check_writable_dir", "resolve_path", "looks_like_path", "write_atomic",
+    "check_folders_writable", "check_writable_dir", "foreign_entries", "resolve_path", "looks_like_path", "write_atomic",
 ]
 
 FORMAT = 1  # of run.json: a reader refuses a marker of another format
@@ -164,7 +165,9 @@ def check_folders_writable(out: Path) -> None:
             raise UsageError(f"{path} should be the run's folder of {name}, but it is not a directory; "
                              f"move it away and resume")
         if (problem := _cannot_write_in(path)) is not None:
-            raise UsageError(f"{path} is not writable ({problem}); make it writable (chmod u+w {path}) and resume")
+            remedy = ("remount it read-write or move the run to a writable disk" if problem == os.strerror(errno.EROFS)
+                      else f"make it writable (chmod u+w {path})")
+            raise UsageError(f"{path} is not writable ({problem}); {remedy} and resume")
 
 
 # --- atomic writes --------------------------------------------------------------------
@@ -317,6 +320,11 @@ def _refuse_foreign(out: Path, path: Path, why: str) -> NoReturn:
     )
 
 
+def foreign_entries(out: Path) -> list[str]:
+    """The names in ``out`` other than a lock and a write in progress: what makes a folder "not empty"."""
+    return sorted(p.name for p in out.iterdir() if p.name != LOCK and not _TOP_TEMP.match(p.name))
+
+
 def remove_files(paths: Iterable[Path]) -> None:
     """Delete what :func:`removable_files` listed: files, then their (now empty) folders."""
     for path in paths:
@@ -327,6 +335,8 @@ def remove_files(paths: Iterable[Path]) -> None:
 
 
 # --- one writer at a time -------------------------------------------------------------
+
+_LOCK_ATTEMPTS = 10
 
 
 class RunLock:
@@ -358,14 +368,19 @@ class RunLock:
         except OSError as exc:
             raise UsageError(f"cannot open the lock file {self.path} ({exc.strerror}); "
                              f"remove whatever is in its place, or choose another --out") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            error = self._in_use(fd)
-            os.close(fd)
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise UsageError(f"cannot lock {self.path} ({exc.strerror}); choose another --out") from None
-            raise error from None
+        for attempt in range(_LOCK_ATTEMPTS):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise UsageError(f"cannot lock {self.path} ({exc.strerror}); choose another --out") from None
+                if attempt == _LOCK_ATTEMPTS - 1:
+                    error = self._in_use(fd)
+                    os.close(fd)
+                    raise error from None
+                time.sleep(0.02)  # another process's check_free holds it for an instant only
         self._fd = fd
         return self
 
@@ -407,9 +422,23 @@ class RunLock:
 
 
 def _holder(fd: int) -> str:
-    """`` (PID n)`` from the lock file, or nothing if it holds no PID yet."""
+    """`` (PID n)`` from the lock file, or nothing if it names no live process.
+
+    A new holder writes its PID only once its checks pass; until then the file may still
+    name the previous holder, which may have died since.
+    """
     try:
         text = os.pread(fd, 32, 0).decode().strip()
     except (OSError, UnicodeDecodeError):
         return ""
-    return f" (PID {text})" if text.isdigit() else ""
+    if not text.isdigit():
+        return ""
+    try:
+        os.kill(int(text), 0)  # signal 0: is there such a process?
+    except ProcessLookupError:
+        return ""
+    except OverflowError:  # no PID at all
+        return ""
+    except PermissionError:  # alive, under another user
+        pass
+    return f" (PID {text})"

@@ -124,8 +124,8 @@ def train_extractor(
     return DomainExtractor(network.cpu(), info)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m gan_ignite.train_extractor", description=__doc__.split("\n")[0])
+def main(argv: Sequence[str] | None = None, prog: str = "python -m gan_ignite.train_extractor") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="mnist", help=f"one of {', '.join(EXTRACTOR_IMAGE_SIZES)}")
     parser.add_argument("--data-root", default="data", help="where the dataset files live")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: 15 for digits, else 3)")

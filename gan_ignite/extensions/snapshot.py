@@ -95,7 +95,11 @@ def verify_checkpoint(path: str | Path) -> str | None:
         return f"it has no {DIGEST_SUFFIX} sidecar: its write did not finish"
     except (OSError, UnicodeDecodeError) as exc:
         return f"its {DIGEST_SUFFIX} sidecar cannot be read ({exc})"
-    if not recorded or _sha256(path) != recorded[0]:
+    try:
+        actual = _sha256(path)
+    except OSError as exc:  # e.g. rotated out by the run that is training meanwhile
+        return f"it cannot be read ({exc.strerror or exc})"
+    if not recorded or actual != recorded[0]:
         return "its bytes differ from the SHA-256 recorded when it was written"
     return None
 
