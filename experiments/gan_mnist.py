@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from gan_ignite.cli import run_experiment
 from gan_ignite.config import DCGANConfig, option, parse_config
+from gan_ignite.options import one_of
 from gan_ignite.losses import get_loss
 from gan_ignite.recipes import dataset_from_config, dcgan_models, gan_trainer
 from gan_ignite.trainer import Trainer
@@ -25,7 +26,8 @@ class Config(DCGANConfig):
     epochs: int = option(10, "number of training epochs")
     batch_size: int = option(16, "images per batch")
     lr: float = option(5e-4, "Adam learning rate (of both networks unless --lr-dis)")
-    loss: str = option("gan", "gan (non-saturating), minimax, hinge, wgan-gp or lsgan")
+    loss: str = option("gan", "gan (non-saturating), minimax, hinge, wgan-gp or lsgan",
+                       one_of("gan", "minimax", "hinge", "wgan-gp", "lsgan"))
 
 
 def build(config: Config) -> Trainer:

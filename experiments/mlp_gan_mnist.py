@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from gan_ignite.cli import run_experiment
 from gan_ignite.config import GANConfig, option, parse_config
-from gan_ignite.options import POSITIVE
+from gan_ignite.options import POSITIVE, one_of
 from gan_ignite.losses import get_loss
 from gan_ignite.models import MLPDiscriminator, MLPGenerator
 from gan_ignite.recipes import dataset_from_config, gan_trainer
@@ -23,7 +23,7 @@ class Config(GANConfig):
     epochs: int = option(30, "number of training epochs")
     batch_size: int = option(32, "images per batch")
     hidden: int = option(128, "units of the hidden layer", POSITIVE)
-    loss: str = option("gan", "gan (non-saturating) or minimax")
+    loss: str = option("gan", "gan (non-saturating) or minimax", one_of("gan", "minimax"))
 
 
 def build(config: Config) -> Trainer:

@@ -22,11 +22,13 @@ from typing import NoReturn, TypeVar
 
 from gan_ignite.config import ExperimentConfig
 from gan_ignite.errors import USER_ERRORS, UsageError, allocation, disk_full, fail, one_line, out_of_memory
-from gan_ignite.extensions.snapshot import latest_checkpoint, latest_verified_checkpoint, load_snapshot
+from gan_ignite.extensions.snapshot import (
+    latest_checkpoint, latest_verified_checkpoint, load_snapshot, no_space_left,
+)
 from gan_ignite.options import shown_as_flags
 from gan_ignite.registry import experiment_names, experiment_of, load_experiment, module_name
 from gan_ignite.run_dir import (
-    CHECKPOINTS, CONFIG, RunLock, check_folders_writable, check_same_experiment, check_writable_dir,
+    CHECKPOINTS, CONFIG, RunLock, checkpoint_name, check_folders_writable, check_same_experiment, check_writable_dir,
     foreign_entries, read_marker, removable_files, remove_files, write_atomic, write_marker,
 )
 from gan_ignite.trainer import Trainer, TrainingInterrupted
@@ -45,12 +47,13 @@ class _Plan:
     removals: list[Path] | None = None  # what --force deletes
 
 
-def plan_run_dir(config: ExperimentConfig, experiment: str) -> _Plan:
+def plan_run_dir(config: ExperimentConfig, experiment: str, verify: bool = True) -> _Plan:
     """Check ``--out`` against ``--resume``/``--force``; what starting the run there will do.
 
     A new run goes into a new or empty directory; ``--force`` replaces a run, and only if
     the directory holds nothing but what that run wrote; ``--resume`` continues a run of
-    the same experiment from its newest checkpoint that verifies. Writes nothing.
+    the same experiment from its newest checkpoint that verifies (without ``verify``:
+    its newest checkpoint, unhashed, for a quick first look). Writes nothing.
     """
     out = Path(config.out)
     check_writable_dir(out, "--out")
@@ -61,7 +64,7 @@ def plan_run_dir(config: ExperimentConfig, experiment: str) -> _Plan:
             remedy = "pass the --out of a gan_ignite run" if held else "start the run without --resume"
             raise UsageError(f"--resume: {out} holds no run{' (no run.json)' if held else ''}; {remedy}")
         check_same_experiment(out, marker, experiment)
-        checkpoint, notes = latest_verified_checkpoint(out)
+        checkpoint, notes = latest_verified_checkpoint(out) if verify else (latest_checkpoint(out), [])
         if checkpoint is None:
             raise UsageError(f"--resume: no checkpoint in {out / CHECKPOINTS}; start it afresh with --force")
         return _Plan(checkpoint, notes)
@@ -110,7 +113,7 @@ def run_experiment(build: Callable[[C], Trainer], config: C, experiment: str | N
     experiment = experiment or experiment_of(build.__module__) or module_name(build.__module__)
     try:
         RunLock(Path(config.out)).check_free()  # a run in progress is the first thing to say
-        plan_run_dir(config, experiment)  # fail fast, before building: nothing is written yet
+        plan_run_dir(config, experiment, verify=False)  # fail fast, before building: nothing is written yet
         manual_seed(config.seed)
         trainer = build(config)
         with RunLock(Path(config.out)) as lock:
@@ -140,10 +143,11 @@ def _start(trainer: Trainer, config: ExperimentConfig, experiment: str, lock: Ru
     plan = plan_run_dir(config, experiment)  # again: another process may have written it meanwhile
     for note in plan.notes:
         sys.stderr.write(f"warning: {note}\n")
+    check_folders_writable(out)
     if plan.checkpoint is not None:
         load_snapshot(trainer, plan.checkpoint, keep_hyperparameters=True)
         trainer.check_not_finished()
-    check_folders_writable(out)
+        trainer.check_same_data()
     lock.record_holder()
     if plan.removals is not None:
         remove_files(plan.removals)
@@ -155,10 +159,7 @@ def _start(trainer: Trainer, config: ExperimentConfig, experiment: str, lock: Ru
 def _resource_failure(exc: BaseException, config: ExperimentConfig) -> str | None:
     """The one line for a full disk or a failed allocation, or None for any other failure."""
     if disk_full(exc):
-        where = getattr(exc, "filename", None) or config.out
-        latest = latest_checkpoint(config.out)
-        kept = f"the latest checkpoint {latest} is intact" if latest else "no checkpoint was written yet"
-        return f"no space left on device while writing {where}; {kept}; free space and resume"
+        return no_space_left(getattr(exc, "filename", None) or config.out, Path(config.out) / CHECKPOINTS)
     if out_of_memory(exc):
         return (f"not enough memory: {allocation(exc)}; lower --batch-size or the network sizes (--z-dim, "
                 f"--feature-maps, --fc-units)")
@@ -181,7 +182,7 @@ def _exit_interrupted(exc: TrainingInterrupted, config: ExperimentConfig, module
     checkpoint, command = latest_checkpoint(config.out), resume_command(config, module)
     if checkpoint is None:
         outcome = "nothing was saved; start again with --force"
-    elif checkpoint.name == f"checkpoint_{exc.iteration}.pt":
+    elif checkpoint.name == checkpoint_name(exc.iteration):
         outcome = f"checkpoint saved: {checkpoint}; continue with: {command}"
     else:  # a trainer without a snapshot extension
         outcome = f"no checkpoint of this iteration (latest: {checkpoint}); continue from it with: {command}"

@@ -25,14 +25,14 @@ from typing import Any, TypeVar
 from gan_ignite.errors import UsageError, fail
 from gan_ignite.options import (
     DEVICES, FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_NUMBER, CheckedOptions, OptionError, Requirement,
-    check_device, coerce, dataset_path, flag, is_path, option, shown_as_flags,
+    check_device, coerce, dataset_path, flag, is_path, one_of, option, shown_as_flags,
 )
 from gan_ignite.registry import experiment_of, module_name
 from gan_ignite.run_dir import CONFIG, check_same_experiment, read_marker, resolve_path
 
 __all__ = [
     "ExperimentConfig", "GANConfig", "DCGANConfig", "parse_config", "read_saved_config", "saved_config", "option",
-    "NOT_RESUMED", "RESUMABLE", "DEVICES",
+    "NOT_RESUMED", "RESUMABLE", "DEVICES", "OneLineParser",
 ]
 
 C = TypeVar("C", bound="ExperimentConfig")
@@ -54,7 +54,7 @@ class ExperimentConfig(CheckedOptions):
     batch_size: int = option(64, "images per batch", POSITIVE)
     seed: int = option(0, "seed of every RNG: the same seed repeats the run", _SEED)
     out: str = option("result", "the run directory", path=True)
-    device: str = option("auto", "auto (cuda if available), cpu or cuda")
+    device: str = option("auto", "auto (cuda if available), cpu or cuda", one_of(*DEVICES))
     resume: bool = option(False, "continue the run in --out from its latest checkpoint")
     force: bool = option(False, "start afresh in a --out that already holds a run, deleting it")
     num_workers: int = option(0, "data loader worker processes", NON_NEGATIVE)
@@ -95,7 +95,8 @@ class GANConfig(ExperimentConfig):
     beta1: float = option(0.5, "Adam beta1", FRACTION)
     beta2: float = option(0.999, "Adam beta2", FRACTION)
     n_dis: int = option(1, "discriminator steps per generator step", POSITIVE)
-    dis_batches: str = option("separate", "separate or joint real/fake discriminator batches")
+    dis_batches: str = option("separate", "separate or joint real/fake discriminator batches",
+                              one_of("separate", "joint"))
     eval_interval: int = option(
         0, "epochs between sample-quality evaluations (0: none); needs the dataset's feature extractor, "
         "see python -m gan_ignite.train_extractor", NON_NEGATIVE
@@ -131,7 +132,7 @@ class DCGANConfig(GANConfig):
             )
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (no usage dump), exit status 2."""
 
     def error(self, message: str) -> typing.NoReturn:
@@ -158,7 +159,7 @@ def _prog(cls: type) -> str:
 
 def _parser(cls: type, description: str | None, prog: str | None, defaults: bool = True) -> argparse.ArgumentParser:
     """The command line of ``cls``; without ``defaults``, options not given stay out of the namespace."""
-    parser = _Parser(description=description, prog=prog or _prog(cls))
+    parser = OneLineParser(description=description, prog=prog or _prog(cls))
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         _add_field(parser, f, hints, f.default if defaults else argparse.SUPPRESS)
@@ -174,7 +175,7 @@ RESUMABLE = NOT_RESUMED + (
     "snapshot_iterations", "n_saved", "eval_interval", "eval_samples", "num_workers", "data_root",
 )
 # Settings that fix the epoch length and the order of the data.
-_DATA_ORDER = ("dataset", "data_root", "classes", "image_size", "limit", "batch_size", "seed")
+_DATA_ORDER = ("dataset", "classes", "image_size", "limit", "batch_size")
 
 
 def parse_config(
@@ -242,6 +243,8 @@ def _changed(name: str, saved: Any, given: Any) -> UsageError:
     was, now = " ".join(shown_as_flags(name, saved)), " ".join(shown_as_flags(name, given))
     if name in _DATA_ORDER:
         why = "it would change the epoch length and the order of the data"
+    elif name == "seed":
+        why = "the seed fixes the order of the data and the sample noise"
     else:
         why = ("only learning rates, Adam betas, epochs, intervals, the EMA decay, workers, device and progress "
                "may change")
@@ -283,5 +286,3 @@ def saved_config(cls: type[C], run_dir: Path, settings: dict[str, Any], **overri
         return cls(**values, **overrides)
     except OptionError as exc:
         raise (exc.in_file(run_dir / CONFIG) if exc.name in values else exc) from None
-    except TypeError as exc:  # a key the dataclass lacks cannot get here; a missing one can't either
-        raise UsageError(f"{run_dir / CONFIG} does not fit this experiment ({exc}); repair or restore it") from None

@@ -109,6 +109,11 @@ def quiet_engine_echo(logger: logging.Logger) -> None:
 
 
 def fail(message: str) -> NoReturn:
-    """Print one error line on stderr and exit with status 2."""
-    sys.stderr.write(f"error: {message}\n")
+    """Print ``message`` as one error line on stderr and exit with status 2.
+
+    A message may quote a file's contents (a name in a run's settings): line breaks in it
+    become spaces, so that it can never pose as a second line, such as a traceback.
+    """
+    text = " ".join(line.strip() for line in message.splitlines() if line.strip())
+    sys.stderr.write(f"error: {text}\n")
     sys.exit(2)

@@ -26,17 +26,21 @@ from torch import Tensor, nn
 
 from gan_ignite.config import read_saved_config, saved_config
 from gan_ignite.errors import UsageError, allocation, fail, out_of_memory
-from gan_ignite.options import check_device
+from gan_ignite.options import check_device, dataset_path
 from gan_ignite.registry import load_experiment
-from gan_ignite.run_dir import CONFIG, resolve_path
+from gan_ignite.run_dir import CONFIG, read_marker, resolve_path
 
 __all__ = ["evaluate_run", "evaluate_folder", "load_run_generator", "main"]
 
 
 def _read_run_config(run_dir: Path) -> dict[str, Any]:
+    """The run's settings, with ``experiment`` from its identity marker (``config.json``'s for older runs)."""
     settings = read_saved_config(run_dir)
     if settings is None:
         raise UsageError(f"{run_dir} has no {CONFIG}; pass a gan_ignite run directory (the --out of a run)")
+    marker = read_marker(run_dir)
+    if marker is not None:
+        return {**settings, "experiment": marker.experiment}
     if "experiment" not in settings:
         raise UsageError(
             f"{run_dir / CONFIG} does not name its experiment (an older run); evaluate its samples with --images"
@@ -129,9 +133,9 @@ def evaluate_folder(
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
-    from gan_ignite.config import _Parser
+    from gan_ignite.config import OneLineParser
 
-    parser = _Parser(prog=prog, description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", nargs="?", help="a run directory (the --out of a training run)")
     parser.add_argument("--images", help="a folder of images to measure instead of a run")
     parser.add_argument("--dataset", help="the real data: a run's own by default; required with --images")
@@ -149,6 +153,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 
 def _paths(args: argparse.Namespace) -> None:
     """Expand ``~`` and resolve every path option once, here."""
+    if args.dataset is not None:
+        args.dataset = dataset_path(args.dataset)
     for name in ("run_dir", "images", "data_root", "extractor", "inception_weights"):
         if getattr(args, name) is not None:
             shown = "RUN_DIR" if name == "run_dir" else "--" + name.replace("_", "-")

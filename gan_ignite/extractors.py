@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from gan_ignite.errors import UsageError
 from gan_ignite.models.classifier import CLASSIFIERS
-from gan_ignite.run_dir import check_writable_dir, write_atomic
+from gan_ignite.run_dir import check_writable_dir, resolve_path, write_atomic
 from gan_ignite.weights import load_weights
 
 __all__ = [
@@ -58,9 +58,9 @@ def cache_dir() -> Path:
     ``~/.cache/gan_ignite``.
     """
     if os.environ.get("GAN_IGNITE_CACHE"):
-        return Path(os.environ["GAN_IGNITE_CACHE"]).expanduser()
+        return resolve_path(os.environ["GAN_IGNITE_CACHE"], "GAN_IGNITE_CACHE")
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "gan_ignite"
+    return resolve_path(base, "XDG_CACHE_HOME") / "gan_ignite"
 
 
 def check_cache_writable(folder: Path) -> None:

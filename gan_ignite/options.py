@@ -25,7 +25,7 @@ from gan_ignite.run_dir import looks_like_path, resolve_path
 
 __all__ = [
     "option", "Requirement", "OptionError", "CheckedOptions", "flag", "is_path", "shown_as_flags", "coerce",
-    "check_device", "dataset_path", "DEVICES", "POSITIVE", "NON_NEGATIVE", "POSITIVE_NUMBER", "FRACTION", "FINITE",
+    "check_device", "dataset_path", "one_of", "DEVICES", "POSITIVE", "NON_NEGATIVE", "POSITIVE_NUMBER", "FRACTION", "FINITE",
 ]
 
 
@@ -42,6 +42,11 @@ NON_NEGATIVE = Requirement(lambda v: v >= 0, "should be zero or more")
 POSITIVE_NUMBER = Requirement(lambda v: math.isfinite(v) and v > 0, "should be a positive number")
 FINITE = Requirement(math.isfinite, "should be a finite number")
 FRACTION = Requirement(lambda v: 0 <= v < 1, "should be at least 0 and less than 1")
+
+
+def one_of(*choices: Any) -> Requirement:
+    """The requirement that a value be one of ``choices`` (``should be one of separate, joint``)."""
+    return Requirement(lambda v: v in choices, f"should be one of {', '.join(map(str, choices))}")
 
 
 def option(default: Any, help: str, check: Requirement | None = None, path: bool = False) -> Any:
@@ -169,7 +174,7 @@ DEVICES = ("auto", "cpu", "cuda")
 def check_device(device: str) -> None:
     """Refuse a ``--device`` that is not one of :data:`DEVICES`, or ``cuda`` without a visible GPU."""
     if device not in DEVICES:
-        raise OptionError("device", device, f"should be one of {', '.join(DEVICES)}")
+        raise OptionError("device", device, one_of(*DEVICES).text)
     if device == "cuda":
         import torch
 

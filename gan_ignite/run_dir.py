@@ -24,10 +24,12 @@ types are expanded and resolved once (:func:`resolve_path`), so every writer, Ig
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import re
+import stat
 import tempfile
 import time
 import uuid
@@ -42,8 +44,9 @@ from gan_ignite.errors import UsageError
 __all__ = [
     "MARKER", "LOCK", "CONFIG", "LOG", "IMAGES", "CHECKPOINTS", "TB", "PLOTS", "ENTRIES", "FORMAT",
     "SAMPLE_GRID_FILE", "RECONSTRUCTION_FILE", "LOSS_PLOT", "DIS_OUTPUT_PLOT", "CHECKPOINT_FILE", "DIGEST_SUFFIX",
+    "TEMPORARY_CHECKPOINT", "checkpoint_name",
     "Marker", "RunLock", "read_marker", "write_marker", "check_same_experiment", "removable_files", "remove_files",
-    "check_folders_writable", "check_writable_dir", "foreign_entries", "resolve_path", "looks_like_path", "write_atomic",
+    "check_folders_writable", "check_writable_dir", "foreign_entries", "open_regular", "read_small", "resolve_path", "looks_like_path", "write_atomic",
 ]
 
 FORMAT = 1  # of run.json: a reader refuses a marker of another format
@@ -60,7 +63,12 @@ SAMPLE_GRID_FILE = "epoch_{epoch:04d}.png"
 RECONSTRUCTION_FILE = "reconstruction_{epoch:04d}.png"
 LOSS_PLOT = "loss.png"
 DIS_OUTPUT_PLOT = "dis_output.png"
-CHECKPOINT_FILE = re.compile(r"^checkpoint_(\d+)\.pt$")
+def checkpoint_name(iteration: int) -> str:
+    """The file name of the snapshot taken after ``iteration`` (``checkpoint_250.pt``)."""
+    return f"checkpoint_{iteration}.pt"
+
+
+CHECKPOINT_FILE = re.compile(r"^checkpoint_(\d+)\.pt$")  # Ignite Checkpoint's name with the iteration as step
 DIGEST_SUFFIX = ".sha256"
 
 # The temporary name write_atomic gives a file while writing it (mkstemp: 8 characters).
@@ -77,6 +85,9 @@ ENTRIES: dict[str, re.Pattern[str] | None] = {
     MARKER: None, LOCK: None, CONFIG: None, LOG: None,
     **{folder: re.compile(rf"^({names})$|^{_TEMP.format(name='[^/]+')}$") for folder, names in _FILES_IN.items()},
 }
+# What a write cut short by a kill leaves in the checkpoints folder: DiskSaver's or write_atomic's.
+TEMPORARY_CHECKPOINT = re.compile(rf"^(tmp[a-z0-9_]{{8}}|{_TEMP.format(name='[^/]+')})$")
+_EXPERIMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,99}$")
 _TOP_TEMP = re.compile("^(" + "|".join(_TEMP.format(name=re.escape(n)) for n in (MARKER, CONFIG, LOG)) + ")$")
 
 
@@ -99,11 +110,42 @@ def resolve_path(path: str | os.PathLike, flag: str) -> Path:
     """
     expanded = Path(os.path.expanduser(os.fspath(path)))
     _check_length(expanded, flag)
-    if expanded.is_symlink() and not expanded.exists():
-        target = os.readlink(expanded)
-        raise UsageError(f"{flag} {path} is a symbolic link to {target}, which does not exist; "
-                         f"create the target or pass another path")
-    return expanded.resolve()
+    try:
+        if expanded.is_symlink() and not expanded.exists():
+            target = os.readlink(expanded)
+            raise UsageError(f"{flag} {path} is a symbolic link to {target}, which does not exist; "
+                             f"create the target or pass another path")
+        return expanded.resolve(strict=False)
+    except (RuntimeError, OSError) as exc:  # a loop of symbolic links (RuntimeError before Python 3.13)
+        raise UsageError(f"{flag} {path} cannot be resolved ({getattr(exc, 'strerror', None) or exc}); "
+                         f"pass another path") from None
+
+
+_SAFE_OPEN = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def open_regular(path: Path, flags: int = os.O_RDONLY, mode: int = 0o666) -> int:
+    """``os.open`` that never follows a final symbolic link, never blocks on a FIFO, and
+    refuses anything but a regular file (a device, a FIFO, a folder): files in a run
+    directory may come from anyone, and reading ``/dev/zero`` or a FIFO would never end.
+
+    Raises:
+        OSError: the file is missing, a link, or not a regular file (``EINVAL``).
+    """
+    fd = os.open(path, flags | _SAFE_OPEN, mode)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    return fd
+
+
+def read_small(path: Path, limit: int = 4096) -> bytes:
+    """At most ``limit`` bytes of the regular file ``path`` (see :func:`open_regular`)."""
+    fd = open_regular(path)
+    try:
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)
 
 
 def _check_length(path: Path, flag: str) -> None:
@@ -260,6 +302,8 @@ def _parse_marker(data: object) -> Marker | None:
     entries = data.get("entries")
     if not all(isinstance(v, str) for v in fields.values()) or not isinstance(entries, list):
         return None
+    if not _EXPERIMENT_NAME.match(fields["experiment"]):
+        return None  # the name is shown in messages and commands: a module name, nothing else
     if not all(isinstance(e, str) and e in ENTRIES for e in entries):
         return None  # a marker never names anything outside the layout
     return Marker(FORMAT, entries=tuple(entries), **fields)
@@ -299,7 +343,8 @@ def removable_files(out: Path, marker: Marker) -> list[Path]:
             _refuse_foreign(out, Path(entry.path), "not a folder")
         found += _files_in(out, Path(entry.path), files)
         found.append(Path(entry.path))  # the folder itself, after its files
-    return found
+    # The marker goes last: a deletion cut short leaves a run that --force can replace.
+    return sorted(found, key=lambda path: path.name == MARKER and path.parent == out)
 
 
 def _files_in(out: Path, folder: Path, names: re.Pattern[str]) -> list[Path]:
@@ -337,6 +382,21 @@ def remove_files(paths: Iterable[Path]) -> None:
 # --- one writer at a time -------------------------------------------------------------
 
 _LOCK_ATTEMPTS = 10
+# Descriptors of the locks this process holds. A forked child (a DataLoader worker)
+# inherits them, and a flock lasts while any descriptor of it is open: closed in every
+# child, so that workers outliving a killed run do not keep its directory locked.
+_HELD: set[int] = set()
+
+
+def _close_held_in_child() -> None:
+    for fd in _HELD:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_in_child)
 
 
 class RunLock:
@@ -362,9 +422,8 @@ class RunLock:
         except ImportError:  # not POSIX (Windows): no lock, as before
             return self
         self.out.mkdir(parents=True, exist_ok=True)
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
-            fd = os.open(self.path, flags, 0o666)
+            fd = open_regular(self.path, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
             raise UsageError(f"cannot open the lock file {self.path} ({exc.strerror}); "
                              f"remove whatever is in its place, or choose another --out") from None
@@ -382,6 +441,7 @@ class RunLock:
                     raise error from None
                 time.sleep(0.02)  # another process's check_free holds it for an instant only
         self._fd = fd
+        _HELD.add(fd)
         return self
 
     def check_free(self) -> None:
@@ -389,8 +449,8 @@ class RunLock:
         try:
             import fcntl
 
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
-        except (ImportError, OSError):  # no lock file (a new run), or not POSIX
+            fd = open_regular(self.path)
+        except (ImportError, OSError):  # no lock file (a new run; acquire names anything else), or not POSIX
             return
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -411,6 +471,7 @@ class RunLock:
 
     def release(self) -> None:
         if self._fd is not None:
+            _HELD.discard(self._fd)
             os.close(self._fd)  # closing the only descriptor releases the flock
             self._fd = None
 

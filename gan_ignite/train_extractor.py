@@ -12,9 +12,7 @@ into the cache (:func:`~gan_ignite.extractors.extractor_path`), where the metric
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -25,7 +23,8 @@ from gan_ignite.extractors import (
     EXTRACTOR_IMAGE_SIZES, DomainExtractor, ExtractorInfo, check_cache_writable, extractor_path,
 )
 from gan_ignite.models.classifier import CLASSIFIERS
-from gan_ignite.run_dir import check_writable_dir
+from gan_ignite.config import OneLineParser
+from gan_ignite.run_dir import check_writable_dir, resolve_path
 
 __all__ = ["train_extractor", "main"]
 
@@ -125,7 +124,7 @@ def train_extractor(
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m gan_ignite.train_extractor") -> None:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="mnist", help=f"one of {', '.join(EXTRACTOR_IMAGE_SIZES)}")
     parser.add_argument("--data-root", default="data", help="where the dataset files live")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: 15 for digits, else 3)")
@@ -141,13 +140,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m gan_ignite.tr
     try:
         if args.epochs < 1:
             raise UsageError(f"--epochs should be a positive integer, but given {args.epochs}")
-        out = Path(args.out).expanduser().resolve() if args.out else extractor_path(args.dataset)
+        out = resolve_path(args.out, "--out") if args.out else extractor_path(args.dataset)
+        root = str(resolve_path(args.data_root, "--data-root"))
         if args.out:
             check_writable_dir(out.parent, "--out's folder")
         else:
             check_cache_writable(out.parent)  # before training, not after
         extractor = train_extractor(
-            args.dataset, args.data_root, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            args.dataset, root, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
             limit=args.limit, seed=args.seed, device=args.device,
         )
         extractor.save(out)

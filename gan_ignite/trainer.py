@@ -280,6 +280,24 @@ class Trainer:
                 f"pass a larger number of {unit}s to continue it"
             )
 
+    def check_same_data(self) -> None:
+        """Raise :class:`UsageError` if a resumed state's epoch length is not the loader's.
+
+        The data (a folder that gained images, another ``limit``) changed since the
+        snapshot: Ignite would end each epoch after the old number of batches, and the
+        sampler's place in the epoch would point elsewhere.
+        """
+        try:
+            now = len(self.loader)  # type: ignore[arg-type]
+        except TypeError:  # an iterable without a length: nothing to compare
+            return
+        saved = self.engine.state.epoch_length
+        if self.engine.state.iteration and saved is not None and saved != now:
+            raise UsageError(
+                f"The run was trained with {saved} iterations an epoch, but its data now gives {now}: the dataset "
+                f"or its settings changed since; restore them to continue the run, or start a new run"
+            )
+
     # -- state -----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """The engine counters, elapsed time, the sampler's seed and every stateful extension's state."""

@@ -91,6 +91,13 @@ def set_config(**settings):
     return edit
 
 
+def set_marker(**fields):
+    def edit(run):
+        marker = json.loads((run / "run.json").read_text())
+        (run / "run.json").write_text(json.dumps({**marker, **fields}))
+    return edit
+
+
 def flip_middle_bit(data):
     middle = len(data) // 2  # inside the tensor data of the zip archive
     return data[:middle] + bytes([data[middle] ^ 0x10]) + data[middle + 1:]
@@ -184,6 +191,10 @@ PLACES = {
     "configdir": lambda tmp, run: edited_run(tmp / "configdir", run, replace_with_folder("config.json")),
     "badtype": lambda tmp, run: edited_run(tmp / "badtype", run, set_config(batch_size="16")),
     "nullseed": lambda tmp, run: edited_run(tmp / "nullseed", run, set_config(seed=None)),
+    "badloss": lambda tmp, run: edited_run(tmp / "badloss", run, set_config(loss="wgan")),
+    "newlines": lambda tmp, run: edited_run(tmp / "newlines", run, set_marker(
+        experiment="gan_mnist\nTraceback (most recent call last):\n  fake")),
+    "fewer": lambda tmp, run: edited_run(tmp / "fewer", run, set_config(limit=32)),
     "zerolr": lambda tmp, run: edited_run(tmp / "zerolr", run, set_config(log_interval=0)),
     "wider": lambda tmp, run: edited_run(tmp / "wider", run, set_config(feature_maps=16)),
     "tbfile": lambda tmp, run: edited_run(tmp / "tbfile", run, replace_with_file("tb")),
@@ -311,10 +322,10 @@ CASES = [
     case([*FORCE, "--fc-units", "16", "--batch-size", "1"], "error: --fc-units with batch norm needs --batch-size 2 "
          "or more; raise it or pass --no-batch-norm", id="fully connected batch norm of one image"),
     # names and flags
-    case([*FORCE, "--loss", "wgan"], "error: Argument `loss` should be one of gan, minimax, lsgan, ebgan, hinge, "
-         "wgan-gp, ssgan, but given 'wgan'", id="unknown loss"),
-    case([*FORCE, "--dis-batches", "both"], "error: Argument `dis_batches` should be one of separate, joint, but "
-         "given 'both'", id="unknown discriminator batches"),
+    case([*FORCE, "--loss", "wgan"], "error: --loss should be one of gan, minimax, hinge, wgan-gp, lsgan, but "
+         "given 'wgan'", id="unknown loss"),
+    case([*FORCE, "--dis-batches", "both"], "error: --dis-batches should be one of separate, joint, but given "
+         "'both'", id="unknown discriminator batches"),
     case([*FORCE, "--device", "tpu"], "error: --device should be one of auto, cpu, cuda, but given 'tpu'",
          id="unknown device"),
     case([*FORCE, "--device", "cuda"], "error: --device cuda was given but no CUDA device is visible; pass --device "
@@ -404,6 +415,14 @@ CASES = [
          '"16"; repair or restore the file', id="config value of the wrong type"),
     case(["--out", "{nullseed}", *RESUME], "error: {nullseed}/config.json: seed should be an integer, but it is null; "
          "repair or restore the file", id="config value null"),
+    case(["--out", "{badloss}", *RESUME], "error: {badloss}/config.json: loss should be one of gan, minimax, hinge, "
+         "wgan-gp, lsgan, but it is \"wgan\"; repair or restore the file", id="config value not among the choices"),
+    case(["--out", "{newlines}", *RESUME], "error: {newlines}/run.json is not a gan_ignite run marker (unexpected "
+         "content); this directory is not a run that can be resumed or replaced: choose another --out",
+         id="run marker naming no module"),
+    case(["--out", "{fewer}", *RESUME], "error: The run was trained with 4 iterations an epoch, but its data now gives "
+         "2: the dataset or its settings changed since; restore them to continue the run, or start a new run",
+         small=False, id="resume whose data changed under it"),
     case(["--out", "{zerolr}", *RESUME], "error: {zerolr}/config.json: log_interval should be a positive integer, but "
          "it is 0; repair or restore the file", id="config value out of range"),
     case(["--out", "{tbfile}", *RESUME], "error: {tbfile}/tb should be the run's folder of tb, but it is not a "

@@ -176,18 +176,31 @@ def test_an_image_that_fails_while_measuring_is_reported_once(cached_extractor, 
     assert [r.getMessage() for r in caplog.records] == []
 
 
-@pytest.mark.parametrize("name", ["json", "experiments.json", "gan_ignite.cli", "../rundir_helpers"])
-def test_a_config_naming_no_installed_experiment_imports_nothing(evaluated_run, tmp_path, name, capsys):
+@pytest.mark.parametrize("name", ["json", "experiments.json", "gan_ignite.cli"])
+@pytest.mark.parametrize("marked", [True, False], ids=["run.json", "older run without run.json"])
+def test_a_run_naming_no_installed_experiment_imports_nothing(evaluated_run, tmp_path, name, marked, capsys):
     run = tmp_path / "run"
     shutil.copytree(evaluated_run, run)
-    config = json.loads((run / "config.json").read_text())
-    (run / "config.json").write_text(json.dumps({**config, "experiment": name}))
+    if not marked:
+        (run / "run.json").unlink()
+    for file in ("run.json", "config.json") if marked else ("config.json",):
+        settings = json.loads((run / file).read_text())
+        (run / file).write_text(json.dumps({**settings, "experiment": name}))
     with pytest.raises(SystemExit) as exit_info:
         evaluate.main([str(run), "--n", "8"])
     assert exit_info.value.code == 2
     names = "dcgan_cifar10, dcgan_folder, ebgan_mnist, gan_mnist, lsgan_mnist, mlp_gan_mnist, ssgan_mnist"
-    shown = name.removeprefix("experiments.")
+    shown = name if marked else name.removeprefix("experiments.")  # older runs named the module
     assert capsys.readouterr().err == f"error: unknown experiment {shown!r}; choose one of {names}\n"
+
+
+def test_the_marker_names_the_experiment_that_evaluate_rebuilds(evaluated_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(evaluated_run, run)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "experiment": "rundir_helpers"}))  # ignored
+    result = run_cli([str(run), "--n", "64"], capsys)
+    assert result["n"] == 64
 
 
 def test_a_config_value_of_the_wrong_type_names_the_file_and_key(evaluated_run, tmp_path, capsys):

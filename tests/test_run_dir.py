@@ -188,6 +188,30 @@ def test_a_second_writer_is_refused_while_a_run_trains_and_a_killed_run_resumes_
     assert checkpoint_iterations(out)[-1] == 4 * (last + 2)
 
 
+def test_data_loader_workers_of_a_killed_run_do_not_keep_its_lock(tmp_path):
+    # Forked workers inherit the lock's descriptor; they outlive a SIGKILLed main process by
+    # seconds (until their parent watchdog notices). They must not hold the lock meanwhile.
+    out = (tmp_path / "run").resolve()
+    a = popen(out, "--epochs", "200", "--num-workers", "2", "--limit", "1600")  # 100 iterations an epoch
+
+    def workers():
+        children = Path(f"/proc/{a.pid}/task/{a.pid}/children")  # Linux's list of a process's children
+        return children.read_text().split() if children.exists() else []
+
+    try:
+        wait_for(lambda: lock_pid(out) == a.pid and len(workers()) == 2, a)
+        children = workers()
+    finally:
+        a.kill()
+        a.wait()
+        a.stdout.close()
+        a.stderr.close()
+    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()]
+    with RunLock(out):  # at once: raises "in use" while a worker keeps an inherited descriptor open
+        pass
+    assert alive, "no worker outlived the killed run: nothing was tested"
+
+
 @pytest.mark.slow
 def test_two_new_runs_started_at_once_one_trains_the_other_is_refused(tmp_path):
     out = (tmp_path / "run").resolve()
@@ -465,8 +489,10 @@ def pwned(root: Path) -> list[Path]:
 
 
 def name_experiment(run: Path, name: str) -> None:
-    config = json.loads((run / "config.json").read_text())
-    (run / "config.json").write_text(json.dumps({**config, "experiment": name}))
+    """Name ``name`` as the run's experiment, in its marker and its settings, as a crafted run would."""
+    for file in ("run.json", "config.json"):
+        settings = json.loads((run / file).read_text())
+        (run / file).write_text(json.dumps({**settings, "experiment": name}))
 
 
 def test_an_experiment_named_by_a_run_directory_module_is_not_imported(base_run, tmp_path):

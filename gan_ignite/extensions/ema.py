@@ -99,7 +99,7 @@ class EMA(Extension):
                 f"note: the generator's moving average starts at iteration {iteration} from the current "
                 f"weights (the checkpoint holds no average)\n"
             )
-            self._restored = True
+        self._restored = True  # from now on the average is this run's own, also on a second run()
 
     def _attach(self, engine: Any) -> None:
         if self._attached_to is engine:

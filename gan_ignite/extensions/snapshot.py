@@ -24,7 +24,7 @@ with one line; the previous snapshot is untouched.
 from __future__ import annotations
 
 import hashlib
-import re
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,28 +34,31 @@ from ignite.handlers import Checkpoint, DiskSaver
 from gan_ignite.errors import UsageError, disk_full
 from gan_ignite.extensions.extension import PRIORITY_SNAPSHOT, Extension
 from gan_ignite.rng import RNGStates
-from gan_ignite.run_dir import CHECKPOINT_FILE, CHECKPOINTS, DIGEST_SUFFIX, write_atomic
+from gan_ignite.run_dir import (
+    CHECKPOINT_FILE, CHECKPOINTS, DIGEST_SUFFIX, TEMPORARY_CHECKPOINT, checkpoint_name, open_regular, read_small,
+    write_atomic,
+)
 from gan_ignite.trainer import TrainingInterrupted
 from gan_ignite.triggers import IntervalTrigger
 from gan_ignite.weights import first_line, load_weights
 
 __all__ = [
     "Snapshot", "snapshot", "snapshot_trigger", "latest_checkpoint", "latest_verified_checkpoint",
-    "verify_checkpoint", "load_snapshot", "CHECKPOINT_DIR",
+    "verify_checkpoint", "load_snapshot", "no_space_left", "CHECKPOINT_DIR",
 ]
 
 CHECKPOINT_DIR = CHECKPOINTS
-_NAME = CHECKPOINT_FILE
-# DiskSaver's temporary files (tempfile.NamedTemporaryFile names, "tmp" + 8 characters) and
-# write_atomic's (".checkpoint_4.pt.sha256.abcd1234.tmp").
-_TEMP_NAME = re.compile(r"^(tmp[a-z0-9_]{8}|\..+\.[a-z0-9_]{8}\.tmp)$")
 
 
 def _checkpoints(dirname: Path) -> list[tuple[int, Path]]:
-    """(iteration, path) of every snapshot file in ``dirname``, oldest first."""
+    """(iteration, path) of every snapshot file in ``dirname``, oldest first.
+
+    Only regular files count: a link, FIFO or folder of a snapshot's name is none of ours.
+    """
     if not dirname.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in dirname.iterdir() if (m := _NAME.match(p.name))]
+    found = [(int(m.group(1)), Path(e.path)) for e in os.scandir(dirname)
+             if (m := CHECKPOINT_FILE.match(e.name)) and e.is_file(follow_symlinks=False)]
     return sorted(found)
 
 
@@ -75,7 +78,7 @@ def _digest_path(path: Path) -> Path:
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with os.fdopen(open_regular(path), "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
@@ -90,11 +93,11 @@ def verify_checkpoint(path: str | Path) -> str | None:
     """Why the snapshot ``path`` cannot be trusted, or ``None`` when its SHA-256 matches its sidecar."""
     path = Path(path)
     try:
-        recorded = _digest_path(path).read_text().split()
+        recorded = read_small(_digest_path(path), 256).decode().split()
     except FileNotFoundError:
         return f"it has no {DIGEST_SUFFIX} sidecar: its write did not finish"
     except (OSError, UnicodeDecodeError) as exc:
-        return f"its {DIGEST_SUFFIX} sidecar cannot be read ({exc})"
+        return f"its {DIGEST_SUFFIX} sidecar cannot be read ({getattr(exc, 'strerror', None) or exc})"
     try:
         actual = _sha256(path)
     except OSError as exc:  # e.g. rotated out by the run that is training meanwhile
@@ -144,7 +147,7 @@ def _remove_temporary_files(dirname: Path) -> None:
     """Delete what writes killed before their rename left in ``dirname``."""
     if dirname.is_dir():
         for path in dirname.iterdir():
-            if _TEMP_NAME.match(path.name) and path.is_file():
+            if TEMPORARY_CHECKPOINT.match(path.name) and path.is_file():
                 path.unlink()
 
 
@@ -172,10 +175,7 @@ class _SafeDiskSaver(DiskSaver):
             if not disk_full(exc):
                 raise
             _remove_temporary_files(self.dirname)  # DiskSaver leaves its own when closing it fails too
-            raise UsageError(
-                f"no space left on device while writing {self.dirname / filename}; {self._intact(filename)}; "
-                f"free space and resume"
-            ) from None
+            raise UsageError(no_space_left(self.dirname / filename, self.dirname)) from None
         # A file re-saved under its own name was replaced atomically: keep it.
         for name in self._doomed:
             if name != filename:
@@ -183,9 +183,14 @@ class _SafeDiskSaver(DiskSaver):
                 _digest_path(self.dirname / name).unlink(missing_ok=True)
         self._doomed.clear()
 
-    def _intact(self, filename: str) -> str:
-        previous = [p for _, p in _checkpoints(self.dirname) if p.name != filename and verify_checkpoint(p) is None]
-        return f"the previous checkpoint {previous[-1]} is intact" if previous else "no earlier checkpoint exists"
+
+
+def no_space_left(written: str | Path, dirname: Path) -> str:
+    """The one line for a disk that filled up while ``written`` was written, naming the newest
+    snapshot in ``dirname`` that verifies (the one to resume from)."""
+    intact = [p for _, p in _checkpoints(dirname) if Path(p) != Path(written) and verify_checkpoint(p) is None]
+    kept = f"the previous checkpoint {intact[-1]} is intact" if intact else "no earlier checkpoint exists"
+    return f"no space left on device while writing {written}; {kept}; free space and resume"
 
 
 def _to_save(trainer: Any) -> dict[str, Any]:
@@ -306,7 +311,7 @@ class Snapshot(Extension):
         if not isinstance(exc, TrainingInterrupted) or exc.iteration == 0 or self._checkpoint is None:
             return
         last = self._checkpoint.last_checkpoint
-        if last is None or Path(last).name != f"checkpoint_{exc.iteration}.pt":
+        if last is None or Path(last).name != checkpoint_name(exc.iteration):
             self._checkpoint(trainer.engine)
 
 
