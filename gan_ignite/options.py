@@ -25,7 +25,7 @@ from gan_ignite.run_dir import looks_like_path, resolve_path
 
 __all__ = [
     "option", "Requirement", "OptionError", "CheckedOptions", "flag", "is_path", "shown_as_flags", "coerce",
-    "check_device", "dataset_path", "one_of", "DEVICES", "POSITIVE", "NON_NEGATIVE", "POSITIVE_NUMBER", "FRACTION", "FINITE",
+    "check_device", "dataset_path", "one_of", "DEVICES", "POSITIVE", "NON_NEGATIVE", "POSITIVE_NUMBER", "FRACTION",
 ]
 
 
@@ -40,7 +40,6 @@ class Requirement:
 POSITIVE = Requirement(lambda v: v >= 1, "should be a positive integer")
 NON_NEGATIVE = Requirement(lambda v: v >= 0, "should be zero or more")
 POSITIVE_NUMBER = Requirement(lambda v: math.isfinite(v) and v > 0, "should be a positive number")
-FINITE = Requirement(math.isfinite, "should be a finite number")
 FRACTION = Requirement(lambda v: 0 <= v < 1, "should be at least 0 and less than 1")
 
 
