@@ -76,7 +76,7 @@ def load_run_generator(run_dir: str | Path, device: str = "cpu") -> tuple[nn.Mod
     load_snapshot(trainer, checkpoint)
     try:
         gen = trainer.get_extension("ema").ema_model
-    except KeyError:  # trained without --ema-decay
+    except ValueError:  # trained without --ema-decay
         gen = trainer.updater.gen
     return gen, trainer.updater.z_dim, config
 

@@ -7,8 +7,26 @@ runs handlers in attachment order and has no priority, so the trainer dispatches
 extensions from one handler). Plain Ignite handlers attach to ``trainer.engine`` and run
 alongside.
 
+Extensions, hooks and callable triggers receive the trainer itself, whose public face
+is Chainer's and pytorch-pfn-extras' (``docs/extensions.md``): the counters
+(``iteration``, ``epoch`` completed, ``epoch_detail``, ``is_before_training``, and
+``updater.iteration`` etc. for Chainer code), ``observation``, ``elapsed_time``, ``out``,
+``models`` and ``optimizers`` by name, the ``reporter`` (in scope around each iteration
+and each extension call, so :func:`gan_ignite.reporting.report` lands in the
+observation), ``engine``, ``extend`` and ``get_extension``.
+
 Failures follow Chainer: every extension's ``on_error`` runs, the exception propagates,
-and every extension's ``finalize`` runs in any case.
+and every extension's ``finalize`` runs in any case; a hook that fails is reported on
+stderr and the others still run.
+
+The stop trigger is ``(N, 'epoch')``, ``(N, 'iteration')`` (fractional epochs too) or
+any trigger object (an :class:`~gan_ignite.triggers.EarlyStoppingTrigger`). Interval
+lengths become Ignite's own ``max_epochs``/``max_iters``; another trigger is asked
+after every iteration, among the extensions after the readers and before the snapshots
+(:data:`PRIORITY_STOP`), and ends the run when it fires, with Ignite's bound set from its
+``get_training_length()`` when it has one. Chainer asks it at the top of the next
+iteration instead; asking it before the snapshot makes the checkpoint of that iteration
+hold its decision and its state, so a resume is exact.
 
 Resuming is exact, also in the middle of an epoch: when the loader shuffles with a
 :class:`~gan_ignite.sampling.ResumableSampler`, the trainer points it at the epoch and
@@ -25,35 +43,36 @@ propagates.
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ignite.engine import Engine, Events
 from torch import Tensor
 
+from torch import nn
+from torch.optim import Optimizer
+
 from gan_ignite.errors import UsageError
+from gan_ignite.lifecycle import ExtensionEntry, call_with_trainer, registered_name, run_guarded
+from gan_ignite.reporting import Reporter
 from gan_ignite.run_dir import resolve_path
 from gan_ignite.sampling import ResumableSampler
-from gan_ignite.triggers import TriggerLike, get_trigger
+from gan_ignite.triggers import IntervalTrigger, TriggerLike, get_trigger
+from gan_ignite.updater_view import UpdaterView
 
 __all__ = ["Trainer", "TrainingInterrupted"]
 
-UpdateFn = Callable[[Engine, Any], Mapping[str, float]]
-
-
-@dataclass
-class _Entry:
-    extension: Any
-    trigger: Callable[..., bool]
-    priority: int
-
-    def hook(self, name: str) -> Callable[..., None] | None:
-        return getattr(self.extension, name, None)
+UpdateFn = Callable[[Engine, Any], Mapping[str, Any]]
+# Ignite needs a bound; a stop trigger without a training length ends the run itself.
+_UNBOUNDED_EPOCHS = 2**31 - 1
+#: Where in the order of extensions the stop trigger is asked: after the readers
+#: (PRIORITY_READER, 100), before the snapshots (PRIORITY_SNAPSHOT, -100).
+PRIORITY_STOP = 0
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -86,17 +105,29 @@ class Trainer:
             e.g. a :class:`~gan_ignite.updaters.GANUpdater`. If it has a ``to_save``
             mapping (models, optimizers), snapshots save it.
         loader: the training data, an iterable of batches with a length.
-        stop_trigger: ``(N, 'epoch')`` or ``(N, 'iteration')``: how long to train.
+        stop_trigger: how long to train: ``(N, 'epoch')`` (fractional too),
+            ``(N, 'iteration')`` or a trigger object such as
+            :class:`~gan_ignite.triggers.EarlyStoppingTrigger`.
         out: the run directory extensions write into; ``~`` is expanded and the path made
             absolute here, once, so that every writer (Ignite's ``DiskSaver`` included)
             writes to the same place.
+        models: the networks by name (reporting observers, ``trainer.models``); by
+            default the update function's ``models`` mapping.
+        optimizers: the optimizers by name (``trainer.optimizers``,
+            ``updater.get_optimizer``); by default the update function's ``optimizers``.
 
     Attributes:
         stop_signals: the signals that stop ``run()`` at the next iteration boundary
             with :class:`TrainingInterrupted` (set it to ``()`` to keep Python's
             handlers); handled only when ``run()`` is called from the main thread.
+        update_fn: the update function.
+        updater: Chainer's updater face (:class:`~gan_ignite.updater_view.UpdaterView`):
+            its counters and optimizers, and the update function's own attributes.
+        stop_trigger: the stop trigger, as a trigger object.
         engine: the Ignite ``Engine``; attach any Ignite handler to it.
         observation: the latest iteration's observation.
+        reporter: the :class:`~gan_ignite.reporting.Reporter` whose scope is open during
+            each iteration and extension call; the models are its observers.
         images: image tensors that extensions made this iteration, by name (writers
             put sample grids here; readers such as TensorBoard log them).
     """
@@ -107,14 +138,24 @@ class Trainer:
         self,
         update_fn: UpdateFn,
         loader: Iterable,
-        stop_trigger: tuple[int, str] = (1, "epoch"),
+        stop_trigger: TriggerLike = (1, "epoch"),
         out: str | Path = "result",
+        *,
+        models: Mapping[str, nn.Module] | None = None,
+        optimizers: Mapping[str, Optimizer] | None = None,
     ) -> None:
-        self.updater = update_fn
+        self.update_fn = update_fn
+        self.updater = UpdaterView(self)
         self.loader = loader
-        self.stop_kwargs = _stop_kwargs(stop_trigger)
+        self.stop_trigger = _stop_trigger(stop_trigger)
         self.out = resolve_path(out, "Argument `out`")
-        self.observation: dict[str, float] = {}
+        self.models = dict(models if models is not None else getattr(update_fn, "models", {}))
+        self.optimizers = dict(optimizers if optimizers is not None else getattr(update_fn, "optimizers", {}))
+        self.reporter = Reporter()
+        for name, model in self.models.items():
+            self.reporter.add_observer(name, model)
+            self.reporter.add_observers(name + "/", ((n, m) for n, m in model.named_modules() if n))
+        self.observation: dict[str, Any] = {}
         self.images: dict[str, Tensor] = {}
         self.engine = Engine(self._process)
         self.engine.add_event_handler(Events.EPOCH_STARTED, self._position_sampler)
@@ -124,44 +165,119 @@ class Trainer:
         self.engine.add_event_handler(Events.GET_BATCH_STARTED, self._stop_if_signalled)
         self._signal: int | None = None
         self._interrupted = False
-        self._extensions: dict[str, _Entry] = {}
-        self._order: list[_Entry] | None = None
+        self._extensions: dict[str, ExtensionEntry] = {}
+        self._order: list[ExtensionEntry] | None = None
         self._elapsed_before = 0.0
         self._start_time: float | None = None
+        self._stopped_at: int | None = None  # the iteration a non-interval stop trigger fired at
+
+    # -- progress ----------------------------------------------------------------------
+    @property
+    def epoch_length(self) -> int | None:
+        """Iterations per epoch: the engine's, or the loader's length before a run."""
+        if self.engine.state.epoch_length:
+            return self.engine.state.epoch_length
+        try:
+            return len(self.loader)  # type: ignore[arg-type]
+        except TypeError:
+            return None
+
+    @property
+    def iteration(self) -> int:
+        """Finished iterations (0 before the first)."""
+        return self.engine.state.iteration
+
+    @property
+    def epoch(self) -> int:
+        """Completed epochs, Chainer's ``epoch``: iteration 1 of 4 an epoch is epoch 0.
+
+        (Ignite's ``engine.state.epoch`` is the epoch under way, counted from 1.)
+        """
+        length = self.epoch_length
+        return self.iteration // length if length else 0
+
+    @property
+    def epoch_detail(self) -> float:
+        """Epochs done, fractional within an epoch (``iteration / epoch_length``)."""
+        length = self.epoch_length
+        return self.iteration / length if length else 0.0
+
+    @property
+    def is_before_training(self) -> bool:
+        """Whether no iteration has run yet (a resumed run is past it)."""
+        return self.iteration == 0
 
     # -- extensions ------------------------------------------------------------------
     def extend(
         self,
-        extension: Callable[[Trainer], None],
+        extension: Callable[[Trainer], Any],
         name: str | None = None,
         trigger: TriggerLike = None,
         priority: int | None = None,
+        *,
+        call_before_training: bool = False,
     ) -> None:
-        """Register an extension; arguments override the extension's own defaults."""
-        name = name or getattr(extension, "default_name", None) or type(extension).__name__
-        if name in self._extensions:
-            raise UsageError(f"An extension named {name!r} is already registered; pass another `name`")
-        trigger = trigger if trigger is not None else getattr(extension, "trigger", None)
-        priority = priority if priority is not None else getattr(extension, "priority", 100)
-        self._extensions[name] = _Entry(extension, get_trigger(trigger), priority)
+        """Register an extension; arguments override the extension's own defaults.
+
+        Args:
+            extension: a callable ``ext(trainer)``, usually an
+                :class:`~gan_ignite.extensions.Extension` or a :func:`make_extension` function.
+            name: the name to register under; by default the extension's ``name``,
+                ``default_name``, ``__name__`` or class name. A name taken already gets
+                ``_1``, ``_2``, ...; the registered name is written to ``extension.name``.
+            trigger: when it runs; by default its ``trigger`` attribute, else every
+                iteration. ``None`` as the extension's own trigger never fires.
+            priority: higher runs first after the same iteration; by default its
+                ``priority`` attribute, else ``PRIORITY_READER`` (100).
+            call_before_training: also call it once before the first iteration.
+        """
+        name = registered_name(extension, name, self._extensions)
+        if trigger is None:
+            trigger = getattr(extension, "trigger", (1, "iteration"))
+        if priority is None:
+            priority = getattr(extension, "priority", 100)
+        with contextlib.suppress(AttributeError, TypeError):  # a bound method takes no attributes
+            extension.name = name  # type: ignore[attr-defined]
+        self._extensions[name] = ExtensionEntry(name, extension, get_trigger(trigger), priority, call_before_training)
         self._order = None
 
     def get_extension(self, name: str) -> Any:
-        """The extension registered under ``name``."""
+        """The extension registered under ``name``.
+
+        Raises:
+            ValueError: no extension has that name (the message lists the registered ones).
+        """
         if name not in self._extensions:
-            raise KeyError(f"No extension named {name!r}; registered: {', '.join(self._extensions)}")
+            raise ValueError(f"No extension named {name!r}; registered: {', '.join(self._extensions) or 'none'}")
         return self._extensions[name].extension
 
-    def _ordered(self) -> list[_Entry]:
+    def _ordered(self) -> list[ExtensionEntry]:
         if self._order is None:
             # sorted() is stable: equal priorities keep their registration order.
             self._order = sorted(self._extensions.values(), key=lambda e: -e.priority)
         return self._order
 
     def _run_extensions(self, engine: Engine) -> None:
-        for entry in self._ordered():
-            if entry.trigger(engine):
-                entry.extension(self)
+        asked = False
+        with self.reporter.scope(self.observation):
+            for entry in self._ordered():
+                if not asked and entry.priority < PRIORITY_STOP:
+                    self._ask_stop_trigger()
+                    asked = True
+                if entry.trigger(self):
+                    entry.extension(self)
+            if not asked:
+                self._ask_stop_trigger()
+        if self._stopped_at == self.iteration:
+            engine.terminate()
+
+    def _ask_stop_trigger(self) -> None:
+        # After the readers, before the snapshots: a checkpoint of this iteration holds
+        # the trigger's decision, so a resumed run stops where an uninterrupted one did.
+        if isinstance(self.stop_trigger, IntervalTrigger):
+            return  # Ignite's own max_epochs / max_iters end the run
+        if self.stop_trigger(self) and self.iteration < self._bound_iterations():
+            self._stopped_at = self.iteration
 
     # -- the loop --------------------------------------------------------------------
     @property
@@ -203,9 +319,12 @@ class Trainer:
             for signum, handler in previous.items():
                 signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
-    def _process(self, engine: Engine, batch: Any) -> dict[str, float]:
+    def _process(self, engine: Engine, batch: Any) -> dict[str, Any]:
         self.images = {}
-        self.observation = dict(self.updater(engine, batch))
+        self.observation = {}
+        with self.reporter.scope(self.observation):
+            # What the update function returns joins what was reported during it.
+            self.observation.update(self.update_fn(engine, batch))
         return self.observation
 
     @property
@@ -228,27 +347,40 @@ class Trainer:
     def _run(self) -> None:
         entries = self._ordered()
         for entry in entries:
-            if (initialize := entry.hook("initialize")) is not None:
+            # A schedule that will not fire again needs no set-up (Chainer's rule).
+            if (initialize := entry.hook("initialize")) is not None and not getattr(entry.trigger, "finished", False):
                 initialize(self)
+        if self.is_before_training:
+            self.observation = {}
+            with self.reporter.scope(self.observation):
+                for entry in entries:
+                    if entry.call_before_training:
+                        entry.extension(self)
         if self.engine.has_event_handler(_reraise, Events.EXCEPTION_RAISED):
             self.engine.remove_event_handler(_reraise, Events.EXCEPTION_RAISED)
         self.engine.add_event_handler(Events.EXCEPTION_RAISED, _reraise)
         self._start_time = time.perf_counter()
+        failed = False
         try:
-            self.engine.run(self.loader, **self.stop_kwargs)
+            self.engine.run(self.loader, **self._ignite_bound())
             if self._interrupted:
                 self._rewind_terminated_engine()
                 raise TrainingInterrupted(self._signal, *self._position())
         except BaseException as exc:
-            for entry in entries:
-                if (on_error := entry.hook("on_error")) is not None:
-                    on_error(self, exc, exc.__traceback__)
+            failed = True
+            run_guarded(
+                (e.name, "on_error", lambda hook=hook, error=exc: hook(self, error, error.__traceback__))
+                for e in entries if (hook := e.hook("on_error")) is not None
+            )
             raise
         finally:
             self._elapsed_before, self._start_time = self.elapsed_time, None
-            for entry in entries:
-                if (finalize := entry.hook("finalize")) is not None:
-                    finalize(self)
+            failures = run_guarded(
+                (e.name, "finalize", lambda hook=hook: call_with_trainer(hook, self))
+                for e in entries if (hook := e.hook("finalize")) is not None
+            )
+            if failures and not failed:  # a failed run's own exception is the one to see
+                raise failures[0]
 
     def _rewind_terminated_engine(self) -> None:
         # After terminate() Ignite would start a new epoch on the next run(); reloading
@@ -267,18 +399,44 @@ class Trainer:
 
         Ignite would silently restart such a run from scratch.
         """
-        state = self.engine.state
-        if not state.iteration:
+        if not self.iteration:
             return
-        if "max_iters" in self.stop_kwargs:
-            done, goal, unit = state.iteration, self.stop_kwargs["max_iters"], "iteration"
+        if self._stopped_at is not None:
+            raise UsageError(
+                f"The run already stopped at iteration {self._stopped_at} on its stop trigger "
+                f"({type(self.stop_trigger).__name__}); start a new run to train further"
+            )
+        bound = self._ignite_bound()
+        if "max_iters" in bound:
+            done, goal, unit = self.iteration, bound["max_iters"], "iteration"
         else:
-            done, goal, unit = state.epoch, self.stop_kwargs["max_epochs"], "epoch"
+            done, goal, unit = self.engine.state.epoch, bound["max_epochs"], "epoch"
         if done >= goal:
             raise UsageError(
                 f"The run already reached {unit} {done} of {goal}; "
                 f"pass a larger number of {unit}s to continue it"
             )
+
+    def _ignite_bound(self) -> dict[str, int]:
+        """Ignite's ``max_epochs`` or ``max_iters`` for the stop trigger's training length."""
+        length = getattr(self.stop_trigger, "get_training_length", None)
+        if length is None:
+            return {"max_epochs": _UNBOUNDED_EPOCHS}
+        period, unit = length()
+        if unit == "iteration":
+            return {"max_iters": int(period)}
+        if float(period).is_integer():
+            return {"max_epochs": int(period)}
+        if not self.epoch_length:
+            raise UsageError(f"A stop trigger of {period} epochs needs a loader with a length")
+        # The first iteration at or past the fraction, as an interval trigger fires.
+        return {"max_iters": math.ceil(period * self.epoch_length - 1e-9)}
+
+    def _bound_iterations(self) -> float:
+        bound = self._ignite_bound()
+        if "max_iters" in bound:
+            return bound["max_iters"]
+        return bound["max_epochs"] * (self.epoch_length or math.inf)
 
     def check_same_data(self) -> None:
         """Raise :class:`UsageError` if a resumed state's epoch length is not the loader's.
@@ -300,7 +458,8 @@ class Trainer:
 
     # -- state -----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """The engine counters, elapsed time, the sampler's seed and every stateful extension's state."""
+        """The engine counters, elapsed time, the sampler's seed, and every stateful
+        extension's and trigger's state (the stop trigger's included)."""
         state = {
             "engine": self.engine.state_dict(),
             "elapsed_time": self.elapsed_time,
@@ -309,7 +468,15 @@ class Trainer:
                 for name, entry in self._extensions.items()
                 if hasattr(entry.extension, "state_dict")
             },
+            "triggers": {
+                name: entry.trigger.state_dict()
+                for name, entry in self._extensions.items()
+                if hasattr(entry.trigger, "state_dict")
+            },
+            "stopped_at": self._stopped_at,
         }
+        if hasattr(self.stop_trigger, "state_dict"):
+            state["stop_trigger"] = self.stop_trigger.state_dict()
         if self.sampler is not None:
             state["sampler"] = self.sampler.state_dict()
         return state
@@ -317,25 +484,37 @@ class Trainer:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.engine.load_state_dict(state["engine"])
         self._elapsed_before = float(state["elapsed_time"])
+        self._stopped_at = state.get("stopped_at")
         if self.sampler is not None and "sampler" in state:  # older checkpoints have none
             self.sampler.load_state_dict(state["sampler"])
+        if "stop_trigger" in state and hasattr(self.stop_trigger, "load_state_dict"):
+            self.stop_trigger.load_state_dict(state["stop_trigger"])
         for name, ext_state in state["extensions"].items():
             if name in self._extensions:
                 self._extensions[name].extension.load_state_dict(ext_state)
+        for name, trigger_state in state.get("triggers", {}).items():
+            if name in self._extensions and hasattr(self._extensions[name].trigger, "load_state_dict"):
+                self._extensions[name].trigger.load_state_dict(trigger_state)
 
     def to_save(self) -> dict[str, Any]:
         """What a checkpoint of this trainer holds: itself and the updater's ``to_save``."""
-        return {"trainer": self, **dict(getattr(self.updater, "to_save", {}))}
+        return {"trainer": self, **dict(getattr(self.update_fn, "to_save", {}))}
 
 
-def _stop_kwargs(stop_trigger: tuple[int, str]) -> dict[str, int]:
+def _stop_trigger(stop_trigger: TriggerLike) -> Callable[..., bool]:
+    """The stop trigger as an object: ``(N, unit)`` becomes an :class:`IntervalTrigger`."""
+    if callable(stop_trigger):
+        return stop_trigger
     try:
-        length, unit = stop_trigger
+        length, unit = stop_trigger  # type: ignore[misc]
     except (TypeError, ValueError):
-        raise UsageError(f"Argument `stop_trigger` should be (N, 'epoch' | 'iteration'), but given {stop_trigger!r}")
-    if unit not in ("epoch", "iteration") or not isinstance(length, int) or length < 1:
         raise UsageError(
-            f"Argument `stop_trigger` should be a positive integer number of epochs or iterations, "
-            f"but given {stop_trigger!r}"
+            f"Argument `stop_trigger` should be (N, 'epoch' | 'iteration') or a trigger, but given {stop_trigger!r}"
+        ) from None
+    valid = isinstance(length, (int, float)) and not isinstance(length, bool) and length > 0
+    if unit not in ("epoch", "iteration") or not valid or (unit == "iteration" and not float(length).is_integer()):
+        raise UsageError(
+            f"Argument `stop_trigger` should be a positive number of epochs or a positive integer number of "
+            f"iterations, but given {stop_trigger!r}"
         )
-    return {"max_epochs": length} if unit == "epoch" else {"max_iters": length}
+    return IntervalTrigger(length, unit)

@@ -79,6 +79,16 @@ class GANUpdater:
         self.device = torch.device(device)
 
     @property
+    def models(self) -> dict[str, nn.Module]:
+        """The networks by name, as the trainer shows them (``trainer.models``)."""
+        return {"gen": self.gen, "dis": self.dis}
+
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimizers by their network's name (``trainer.updater.get_optimizer('gen')``)."""
+        return {"gen": self.opt_gen, "dis": self.opt_dis}
+
+    @property
     def to_save(self) -> dict[str, Any]:
         """Everything of the step that a checkpoint must hold: models and optimizers."""
         return {"gen": self.gen, "dis": self.dis, "opt_gen": self.opt_gen, "opt_dis": self.opt_dis}

@@ -117,7 +117,7 @@ class Step:
 
     def __init__(self, iteration, tensor_name, value):
         self.gen = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
-        self.to_save = {"gen": self.gen}
+        self.models = {"gen": self.gen}  # what trainer.models shows, and the check reads
         self.iteration, self.tensor_name, self.value = iteration, tensor_name, value
 
     def __call__(self, engine, batch):

@@ -118,5 +118,5 @@ def test_without_decay_the_grid_samples_the_online_generator(tmp_path):
     config = gan_mnist.parse_config(gan_mnist.Config, [*SMALL, "--out", str(tmp_path)])
     trainer = gan_mnist.build(config)
     assert trainer.get_extension("SampleGrid").gen is trainer.updater.gen
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError, match="No extension named 'ema'; registered: LogReport, "):
         trainer.get_extension("ema")

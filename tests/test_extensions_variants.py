@@ -71,10 +71,10 @@ def test_plot_report_of_an_empty_log_draws_empty_axes():
     assert len(figure.axes[0].lines) == 0
 
 
-def test_plot_report_needs_the_log_report(tmp_path):
+def test_plot_report_names_a_log_report_that_is_not_registered(tmp_path):
     trainer = Trainer(gan_like_update, [1], out=tmp_path)
     trainer.extend(PlotReport(["dis/loss"], log_report="Log"))
-    with pytest.raises(UsageError, match=r"Argument `log_report` should name a registered LogReport .* given 'Log'"):
+    with pytest.raises(ValueError, match=r"^No extension named 'Log'; registered: PlotReport:loss.png$"):
         trainer.run()
 
 

@@ -123,13 +123,19 @@ def test_iteration_stop_trigger(tmp_path):
     assert trainer.engine.state.iteration == 6
 
 
-def test_duplicate_names_and_bad_stop_triggers_are_refused(tmp_path):
+def test_duplicate_names_get_ordinals_and_bad_stop_triggers_are_refused(tmp_path):
     trainer = make_trainer(tmp_path)
-    trainer.extend(lambda t: None, name="x")
-    with pytest.raises(UsageError, match="An extension named 'x' is already registered"):
-        trainer.extend(lambda t: None, name="x")
-    with pytest.raises(UsageError, match=r"positive integer number of epochs or iterations, but given \(0, 'epoch'\)"):
+    first, second, third = (lambda t: None), (lambda t: None), (lambda t: None)
+    trainer.extend(first, name="x")
+    trainer.extend(second, name="x")
+    trainer.extend(third, name="x")
+    assert (first.name, second.name, third.name) == ("x", "x_1", "x_2")
+    assert trainer.get_extension("x_2") is third
+    with pytest.raises(UsageError, match=r"positive number of epochs or a positive integer number of iterations, "
+                                         r"but given \(0, 'epoch'\)"):
         Trainer(counting_update, [1], stop_trigger=(0, "epoch"))
+    with pytest.raises(UsageError, match=r"but given \(1.5, 'iteration'\)"):
+        Trainer(counting_update, [1], stop_trigger=(1.5, "iteration"))
 
 
 def test_state_round_trip_and_refusing_a_finished_run(tmp_path):

@@ -10,7 +10,7 @@ TensorBoard pick it up like any loss.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -19,6 +19,9 @@ from gan_ignite.errors import UsageError
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
 from gan_ignite.extensions.images import inference
 from gan_ignite.triggers import TriggerLike, get_trigger
+
+if TYPE_CHECKING:
+    from gan_ignite.trainer import Trainer
 
 __all__ = ["ClassifierAccuracy", "classifier_accuracy"]
 
@@ -99,5 +102,5 @@ class ClassifierAccuracy(Extension):
         self.device = torch.device(device)
         self.key = key
 
-    def __call__(self, trainer: Any) -> None:
+    def __call__(self, trainer: Trainer) -> None:
         trainer.observation[self.key] = classifier_accuracy(self.dis, self.loader, self.device)

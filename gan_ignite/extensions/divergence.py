@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterator, Mapping
-from typing import IO, Any
+from typing import TYPE_CHECKING, IO, Any
 
 import torch
 from torch import Tensor, nn
@@ -43,8 +43,10 @@ from torch import Tensor, nn
 from gan_ignite.errors import DivergenceError, UsageError, quiet_engine_echo
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
 from gan_ignite.extensions.snapshot import latest_checkpoint
-from gan_ignite.losses import NonSaturatingLoss, SemiSupervisedLoss
 from gan_ignite.triggers import get_trigger
+
+if TYPE_CHECKING:
+    from gan_ignite.trainer import Trainer
 
 __all__ = ["DivergenceCheck", "PRIORITY_CHECK", "reports_probabilities", "rms_pairwise_distance"]
 
@@ -91,7 +93,8 @@ class DivergenceCheck(Extension):
         interval: the period of the warning checks, e.g. ``(10, 'iteration')``.
         patience: consecutive intervals a condition must hold before it warns.
         dis_wins: whether to check for a winning discriminator; ``None`` decides from
-            the updater's loss (only where D's outputs are reported as probabilities).
+            ``loss`` (only where it says D's outputs are probabilities).
+        loss: the run's :class:`~gan_ignite.losses.GANLoss`, read when ``dis_wins`` is ``None``.
         real_above: D(x) above this counts as "D is sure real images are real".
         fake_below: D(G(z)) below this counts as "D is sure samples are fake".
         diversity_below: ``gen/diversity`` below this counts as collapsed.
@@ -119,6 +122,7 @@ class DivergenceCheck(Extension):
         interval: tuple[int, str] = (10, "iteration"),
         patience: int = 5,
         dis_wins: bool | None = None,
+        loss: object | None = None,
         real_above: float = 0.99,
         fake_below: float = 0.01,
         diversity_below: float = 0.1,
@@ -134,7 +138,7 @@ class DivergenceCheck(Extension):
         self.gen = gen
         self.interval = interval
         self._interval = get_trigger(interval)
-        self.dis_wins = dis_wins
+        self.dis_wins = reports_probabilities(loss) if dis_wins is None else dis_wins
         self.real_above, self.fake_below, self.diversity_below = real_above, fake_below, diversity_below
         self.check_weights = check_weights
         self.observe_diversity = observe_diversity
@@ -147,13 +151,11 @@ class DivergenceCheck(Extension):
         self._stretches = {"dis_wins": _Stretch(patience), "collapse": _Stretch(patience)}
         self._sums = [0.0, 0.0, 0]  # dis/real, dis/fake, iterations of the open interval
 
-    def initialize(self, trainer: Any) -> None:
-        if self.dis_wins is None:
-            self.dis_wins = reports_probabilities(getattr(trainer.updater, "loss", None))
+    def initialize(self, trainer: Trainer) -> None:
         # A DivergenceError is reported once, by whoever catches it; Ignite would log it too.
         quiet_engine_echo(trainer.engine.logger)
 
-    def __call__(self, trainer: Any) -> None:
+    def __call__(self, trainer: Trainer) -> None:
         observation = trainer.observation
         self._check_finite(trainer, observation.items())
         if self.check_weights:
@@ -162,16 +164,16 @@ class DivergenceCheck(Extension):
             self._sums[0] += observation["dis/real"]
             self._sums[1] += observation["dis/fake"]
             self._sums[2] += 1
-        if self._interval(trainer.engine):
+        if self._interval(trainer):
             self._end_interval(trainer)
 
     # -- NaN and inf -------------------------------------------------------------------
-    def _check_finite(self, trainer: Any, items: Any) -> None:
-        broken = [f"{key} became {_kind(value)}" for key, value in items if not math.isfinite(value)]
+    def _check_finite(self, trainer: Trainer, items: Any) -> None:
+        broken = [f"{key} became {_kind(value)}" for key, value in items if _is_number(value) and not math.isfinite(value)]
         if broken:
             self._stop(trainer, " and ".join(broken))
 
-    def _check_weights(self, trainer: Any) -> None:
+    def _check_weights(self, trainer: Trainer) -> None:
         tensors = list(_weights(trainer))
         if not tensors:
             return
@@ -186,14 +188,14 @@ class DivergenceCheck(Extension):
                 bad = t[~t.isfinite()].flatten()[0].item()
                 self._stop(trainer, f"the weight {name} became {_kind(bad)}")
 
-    def _stop(self, trainer: Any, what: str) -> None:
+    def _stop(self, trainer: Trainer, what: str) -> None:
         state = trainer.engine.state
         checkpoint = latest_checkpoint(trainer.out)
         last = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was written before it"
         raise DivergenceError(f"{what} at iteration {state.iteration} (epoch {state.epoch}); {last}; {self.hint}")
 
     # -- warnings ----------------------------------------------------------------------
-    def _end_interval(self, trainer: Any) -> None:
+    def _end_interval(self, trainer: Trainer) -> None:
         real, fake, count = self._sums
         self._sums = [0.0, 0.0, 0]
         if self.dis_wins and count:
@@ -221,7 +223,7 @@ class DivergenceCheck(Extension):
                 "or restart from an earlier checkpoint",
             )
 
-    def _diversity(self, trainer: Any) -> float | None:
+    def _diversity(self, trainer: Trainer) -> float | None:
         """``gen/diversity`` of a fixed noise batch against the current real batch."""
         batch = trainer.engine.state.batch
         real = batch[0] if isinstance(batch, (list, tuple)) else batch
@@ -230,7 +232,7 @@ class DivergenceCheck(Extension):
         fake = _training_samples(self.gen, self.noise.to(self.device))
         return float(rms_pairwise_distance(fake) / (rms_pairwise_distance(real.cpu()) + _EPS))
 
-    def _warn(self, trainer: Any, kind: str, condition: str, remedy: str) -> None:
+    def _warn(self, trainer: Trainer, kind: str, condition: str, remedy: str) -> None:
         state = trainer.engine.state
         patience = self._stretches[kind].patience
         out = self._out or sys.stderr
@@ -243,20 +245,23 @@ class DivergenceCheck(Extension):
 
     # -- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"counts": {k: s.count for k, s in self._stretches.items()}, "sums": list(self._sums)}
+        state = {"counts": {k: s.count for k, s in self._stretches.items()}, "sums": list(self._sums)}
+        if hasattr(self._interval, "state_dict"):
+            state["interval"] = self._interval.state_dict()
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         for key, count in state["counts"].items():
             self._stretches[key].count = int(count)
         real, fake, count = state["sums"]
         self._sums = [float(real), float(fake), int(count)]
+        if "interval" in state and hasattr(self._interval, "load_state_dict"):
+            self._interval.load_state_dict(state["interval"])
 
 
-def reports_probabilities(loss: Any) -> bool:
-    """Whether a loss reports ``dis/real`` / ``dis/fake`` as probabilities (logistic D)."""
-    while hasattr(loss, "base"):  # wrappers such as FeatureMatching delegate dis_output
-        loss = loss.base
-    return isinstance(loss, (NonSaturatingLoss, SemiSupervisedLoss))
+def reports_probabilities(loss: object) -> bool:
+    """Whether a loss reports ``dis/real`` / ``dis/fake`` as probabilities (logistic D): it says so itself."""
+    return bool(getattr(loss, "outputs_probabilities", False))
 
 
 def _training_samples(gen: nn.Module, noise: Tensor) -> Tensor:
@@ -284,13 +289,16 @@ def _training_samples(gen: nn.Module, noise: Tensor) -> Tensor:
                 buffer.copy_(value)
 
 
-def _weights(trainer: Any) -> Iterator[tuple[str, Tensor]]:
-    """(name, tensor) of every floating-point parameter and buffer of the updater's networks."""
-    for key, obj in dict(getattr(trainer.updater, "to_save", {})).items():
-        if isinstance(obj, nn.Module):
-            for name, t in (*obj.named_parameters(), *obj.named_buffers()):
-                if t.is_floating_point():
-                    yield f"{key}.{name}", t.detach()
+def _weights(trainer: Trainer) -> Iterator[tuple[str, Tensor]]:
+    """(name, tensor) of every floating-point parameter and buffer of the trainer's models."""
+    for key, model in trainer.models.items():
+        for name, t in (*model.named_parameters(), *model.named_buffers()):
+            if t.is_floating_point():
+                yield f"{key}.{name}", t.detach()
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) or isinstance(value, Tensor) and value.ndim == 0
 
 
 def _kind(value: float) -> str:

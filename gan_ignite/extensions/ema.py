@@ -16,7 +16,7 @@ it, which the trainer's priorities guarantee.
 from __future__ import annotations
 
 import sys
-from typing import IO, Any
+from typing import TYPE_CHECKING, IO, Any
 
 from ignite.engine import EventEnum
 from ignite.handlers import EMAHandler
@@ -24,6 +24,9 @@ from torch import nn
 
 from gan_ignite.errors import UsageError
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
+
+if TYPE_CHECKING:
+    from gan_ignite.trainer import Trainer
 
 __all__ = ["EMA", "ema_momentum"]
 
@@ -90,7 +93,7 @@ class EMA(Extension):
         """The averaged generator (in eval mode; sample from it)."""
         return self._handler.ema_model
 
-    def initialize(self, trainer: Any) -> None:
+    def initialize(self, trainer: Trainer) -> None:
         self._attach(trainer.engine)
         iteration = trainer.engine.state.iteration
         if iteration and not self._restored:  # resumed, but the snapshot holds no average
@@ -108,7 +111,7 @@ class EMA(Extension):
         self._handler.attach(engine, name="ema_momentum", warn_if_exists=False, event=_EMAEvents.UPDATE)
         self._attached_to = engine
 
-    def __call__(self, trainer: Any) -> None:
+    def __call__(self, trainer: Trainer) -> None:
         engine = trainer.engine
         engine.state.ema_momentum = ema_momentum(self.decay, engine.state.iteration)
         engine.fire_event(_EMAEvents.UPDATE)

@@ -12,13 +12,16 @@ snapshot of the lowest FID so far as ``checkpoints/best_fid_checkpoint_<iteratio
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
 from gan_ignite.metrics import QUALITY_KEYS, Reference, measure
+
+if TYPE_CHECKING:
+    from gan_ignite.trainer import Trainer
 
 __all__ = ["Evaluation", "EVAL_KEYS"]
 
@@ -67,7 +70,7 @@ class Evaluation(Extension):
         self._best = None
         self._best_state: dict[str, Any] | None = None
 
-    def initialize(self, trainer: Any) -> None:
+    def initialize(self, trainer: Trainer) -> None:
         if not self.keep_best:
             return
         from ignite.handlers import Checkpoint
@@ -87,7 +90,7 @@ class Evaluation(Extension):
         if self._best_state is not None:  # a resumed run knows the best FID so far
             self._best.load_state_dict(self._best_state)
 
-    def __call__(self, trainer: Any) -> None:
+    def __call__(self, trainer: Trainer) -> None:
         from gan_ignite.extensions.images import sample_batches
 
         batches = sample_batches(self.gen, self.z_dim, self.n, self.batch_size, self.seed, self.device)

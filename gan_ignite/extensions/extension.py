@@ -15,9 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gan_ignite.errors import UsageError
 from gan_ignite.triggers import TriggerLike
+
+if TYPE_CHECKING:
+    from gan_ignite.trainer import Trainer
 
 __all__ = [
     "Extension",
@@ -36,7 +40,13 @@ PRIORITY_SNAPSHOT = -100
 
 
 class Extension:
-    """Base class of extensions; subclasses override ``__call__`` and the hooks they need."""
+    """Base class of extensions; subclasses override ``__call__`` and the hooks they need.
+
+    Attributes:
+        trigger: the default trigger, ``(1, 'iteration')``.
+        priority: the default priority, ``PRIORITY_READER``.
+        name: ``None`` until the trainer registers the extension, then the name it got.
+    """
 
     trigger: TriggerLike = (1, "iteration")
     priority: int = PRIORITY_READER
@@ -44,19 +54,19 @@ class Extension:
 
     @property
     def default_name(self) -> str:
-        """The name the trainer registers the extension under when none is given."""
-        return self.name or type(self).__name__
+        """The name to register under when neither ``extend`` nor ``name`` gives one: the class name."""
+        return type(self).__name__
 
-    def __call__(self, trainer: Any) -> None:
+    def __call__(self, trainer: Trainer) -> None:
         raise NotImplementedError
 
-    def initialize(self, trainer: Any) -> None:
+    def initialize(self, trainer: Trainer) -> None:
         """Called once when ``trainer.run()`` starts, after any resume."""
 
-    def on_error(self, trainer: Any, exc: BaseException, tb: TracebackType | None) -> None:
+    def on_error(self, trainer: Trainer, exc: BaseException, tb: TracebackType | None) -> None:
         """Called when training fails, before the exception propagates."""
 
-    def finalize(self, trainer: Any) -> None:
+    def finalize(self, trainer: Trainer) -> None:
         """Called when training ends, whether it succeeded or failed."""
 
     def state_dict(self) -> dict[str, Any]:
@@ -66,15 +76,24 @@ class Extension:
         pass
 
 
+_OLD_KEYWORDS = {"name": "default_name", "initialize": "initializer", "finalize": "finalizer"}
+
+
 def make_extension(
     trigger: TriggerLike = None,
+    default_name: str | None = None,
     priority: int | None = None,
-    name: str | None = None,
-    initialize: Callable[[Any], None] | None = None,
-    on_error: Callable[[Any, BaseException, TracebackType | None], None] | None = None,
-    finalize: Callable[[Any], None] | None = None,
-) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
-    """Decorator that turns a function ``fn(trainer)`` into an extension (as in Chainer).
+    finalizer: Callable[..., None] | None = None,
+    initializer: Callable[[Trainer], None] | None = None,
+    on_error: Callable[[Trainer, BaseException, TracebackType | None], None] | None = None,
+    **kwargs: Any,
+) -> Callable[[Callable[[Trainer], None]], Callable[[Trainer], None]]:
+    """Decorator that turns a function ``fn(trainer)`` into an extension, as Chainer's does.
+
+    It sets the function's ``trigger`` (default every iteration), ``priority`` (default
+    ``PRIORITY_READER``), ``default_name`` (default its ``__name__``) and the hooks given.
+    The keywords are Chainer's and pytorch-pfn-extras'; this project's earlier ``name``,
+    ``initialize`` and ``finalize`` are accepted for them.
 
     Example::
 
@@ -83,15 +102,30 @@ def make_extension(
             ...
 
         trainer.extend(save_something)
-    """
 
-    def decorator(fn: Callable[[Any], None]) -> Callable[[Any], None]:
-        fn.trigger = trigger if trigger is not None else (1, "iteration")  # type: ignore[attr-defined]
+    Raises:
+        UsageError: an unknown keyword, ``is_async`` (asynchronous extensions are not
+            supported), or a keyword given under both of its names.
+    """
+    hooks = {"default_name": default_name, "finalizer": finalizer, "initializer": initializer}
+    for old, new in _OLD_KEYWORDS.items():
+        if old in kwargs:
+            if hooks[new] is not None:
+                raise UsageError(f"Arguments `{old}` and `{new}` of make_extension are the same; pass only `{new}`")
+            hooks[new] = kwargs.pop(old)
+    if "is_async" in kwargs:
+        raise UsageError("Argument `is_async` of make_extension is not supported: extensions run in the training loop")
+    if kwargs:
+        raise UsageError(f"make_extension got unexpected arguments: {', '.join(sorted(kwargs))}")
+
+    def decorator(fn: Callable[[Trainer], None]) -> Callable[[Trainer], None]:
+        fn.trigger = trigger if trigger is not None else Extension.trigger  # type: ignore[attr-defined]
         fn.priority = PRIORITY_READER if priority is None else priority  # type: ignore[attr-defined]
-        fn.default_name = name or getattr(fn, "__name__", type(fn).__name__)  # type: ignore[attr-defined]
-        for hook_name, hook in (("initialize", initialize), ("on_error", on_error), ("finalize", finalize)):
+        fn.default_name = hooks["default_name"] or getattr(fn, "__name__", type(fn).__name__)  # type: ignore[attr-defined]
+        for attribute, hook in (("initialize", hooks["initializer"]), ("on_error", on_error),
+                                ("finalize", hooks["finalizer"])):
             if hook is not None:
-                setattr(fn, hook_name, hook)
+                setattr(fn, attribute, hook)
         return fn
 
     return decorator

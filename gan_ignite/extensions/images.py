@@ -12,13 +12,16 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
 from gan_ignite.run_dir import IMAGES, SAMPLE_GRID_FILE, write_atomic
+
+if TYPE_CHECKING:
+    from gan_ignite.trainer import Trainer
 
 __all__ = ["SampleGrid", "generate", "sample_batches", "inference", "save_grid"]
 
@@ -39,7 +42,7 @@ def inference(module: nn.Module) -> Iterator[None]:
         module.train(was_training)
 
 
-def save_grid(trainer: Any, grid: torch.Tensor, name: str, filename: str) -> None:
+def save_grid(trainer: Trainer, grid: torch.Tensor, name: str, filename: str) -> None:
     """Publish a (3, H, W) grid in ``trainer.images[name]`` and save it as ``out/images/filename``.
 
     ``filename`` is a pattern; ``{epoch}`` and ``{iteration}`` are filled in.
@@ -119,7 +122,7 @@ class SampleGrid(Extension):
         self.image_name = name
         self.nrow = max(1, round(math.sqrt(n)))
 
-    def __call__(self, trainer: Any) -> None:
+    def __call__(self, trainer: Trainer) -> None:
         from torchvision.utils import make_grid
 
         images = generate(self.gen, self.noise.to(self.device))

@@ -1,9 +1,10 @@
 """PlotReport: chosen keys of the LogReport's entries drawn as a PNG, redrawn as training goes.
 
-Chainer's ``PlotReport``: when its trigger fires it reads the log of the LogReport
-extension and draws each key against ``x_key`` (the iteration by default) into
-``out/plots/<filename>``. It keeps no data of its own, so it has nothing to checkpoint:
-a resumed run restores the LogReport's log and the next plot shows all of it.
+Chainer's ``PlotReport``: it keeps its own means of the observation over each interval
+of its trigger and, at the end of each, draws every key against ``x_key`` (the
+iteration by default) into ``out/plots/<filename>``. Its points are checkpointed, so a
+resumed run's plot shows the whole run. Given a ``log_report``, it draws that
+LogReport's entries instead and keeps nothing of its own.
 
 It draws with matplotlib's non-interactive Agg backend through a ``Figure`` and a
 ``FigureCanvasAgg``, never through ``pyplot``, whose global figure registry and backend
@@ -13,13 +14,19 @@ when a PlotReport starts, so ``import gan_ignite`` works without it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gan_ignite.errors import UsageError
+from gan_ignite.extensions._interval import IntervalMeans
 from gan_ignite.extensions.extension import PRIORITY_READER, Extension
+from gan_ignite.extensions.log_report import LogReport
 from gan_ignite.run_dir import LOSS_PLOT, PLOTS, write_atomic
-from gan_ignite.triggers import TriggerLike, get_trigger
+from gan_ignite.triggers import TriggerLike
+
+if TYPE_CHECKING:
+    from gan_ignite.trainer import Trainer
 
 __all__ = ["PlotReport"]
 
@@ -29,10 +36,10 @@ PLOT_DIR = PLOTS
 class PlotReport(Extension):
     """Plots LogReport entries, ``y_keys`` over ``x_key``, into ``out/plots/filename``.
 
-    A reader: it runs after the LogReport (an editor) in the same iteration, so a plot
-    made at the end of an epoch includes that epoch's entry. Entries lacking a key (a
-    generator loss only logged on some intervals, a key that appears late) are skipped
-    for that key only; a key found in no entry is left out of the plot.
+    A reader: it runs after the writers and editors of the same iteration (evaluations,
+    a LogReport), so a plot made at the end of an epoch includes that epoch's values.
+    Points lacking a key (a generator loss only observed on some intervals, a key that
+    appears late) are skipped for that key only; a key found in no point is left out.
 
     Two PlotReports in one trainer need different names; the default name includes the
     file name (``PlotReport:loss.png``), so plots to different files never clash.
@@ -45,11 +52,13 @@ class PlotReport(Extension):
     Args:
         y_keys: the log keys to draw, one line each (a single string is one key).
         x_key: the log key of the horizontal axis, ``"iteration"`` or ``"epoch"``.
-        trigger: when to redraw, e.g. ``(1, 'epoch')``.
+        trigger: the interval of each point, and when to redraw, e.g. ``(1, 'epoch')``.
         filename: the PNG's name inside ``out/plots``.
-        log_report: the registered name of the LogReport extension to read.
+        log_report: ``None`` (keep its own means), or a LogReport (registered name or
+            instance) whose entries to draw.
     """
 
+    trigger = (1, "iteration")  # observe every iteration; draw at the end of each interval
     priority = PRIORITY_READER
 
     def __init__(
@@ -58,32 +67,50 @@ class PlotReport(Extension):
         x_key: str = "iteration",
         trigger: TriggerLike = (1, "epoch"),
         filename: str = LOSS_PLOT,
-        log_report: str = "LogReport",
+        log_report: str | LogReport | None = None,
     ) -> None:
         self.y_keys = [y_keys] if isinstance(y_keys, str) else list(y_keys)
         if not self.y_keys:
             raise UsageError(f"Argument `y_keys` should name at least one log key, but given {y_keys!r}")
-        get_trigger(trigger)  # a bad trigger fails here, not when the trainer registers it
-        self.trigger = trigger
+        self._means = IntervalMeans(trigger)
+        self._points: list[dict[str, Any]] = []
         self.x_key = x_key
         self.filename = filename
         self.log_report = log_report
         self.name = f"PlotReport:{filename}"
 
-    def initialize(self, trainer: Any) -> None:
+    def initialize(self, trainer: Trainer) -> None:
         _matplotlib()  # a missing install fails now, not after the first epoch
-        try:
-            trainer.get_extension(self.log_report)
-        except KeyError:
-            raise UsageError(
-                f"Argument `log_report` should name a registered LogReport extension, "
-                f"but given {self.log_report!r}; extend the trainer with a LogReport first"
-            ) from None
+        if isinstance(self.log_report, str):
+            report = trainer.get_extension(self.log_report)
+            if not isinstance(report, LogReport):
+                raise UsageError(f"Argument `log_report` should name a LogReport, but {self.log_report!r} is a "
+                                 f"{type(report).__name__}")
 
-    def __call__(self, trainer: Any) -> None:
-        figure = self.draw(trainer.get_extension(self.log_report).log)
+    def __call__(self, trainer: Trainer) -> None:
+        if self.log_report is None:
+            self._means.add(trainer.observation)
+            means = self._means.end(trainer)
+            if means is None:
+                return
+            self._points.append({**means, "epoch": trainer.epoch, "iteration": trainer.iteration})
+            points = self._points
+        elif self._means.end(trainer) is None:
+            return
+        else:
+            report = self.log_report
+            points = (trainer.get_extension(report) if isinstance(report, str) else report).log
+        figure = self.draw(points)
         # format="png": the temporary file's suffix is not one matplotlib knows.
         write_atomic(trainer.out / PLOT_DIR / self.filename, lambda f: figure.savefig(f, format="png"))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"points": json.dumps(self._points), **self._means.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._points = json.loads(state.get("points", "[]"))  # checkpoints before PlotReport kept points had none
+        if "summary" in state:
+            self._means.load_state_dict(state)
 
     def draw(self, log: Sequence[Mapping[str, Any]]) -> Any:
         """A matplotlib ``Figure`` (Agg canvas) of ``y_keys`` over ``x_key`` in ``log``."""

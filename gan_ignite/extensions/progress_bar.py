@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gan_ignite.extensions.extension import Extension
+
+if TYPE_CHECKING:
+    from gan_ignite.trainer import Trainer
 
 __all__ = ["ProgressBar"]
 
@@ -27,12 +30,12 @@ class ProgressBar(Extension):
         self._kwargs = {"persist": persist, **kwargs}
         self._bar = None
 
-    def initialize(self, trainer: Any) -> None:
+    def initialize(self, trainer: Trainer) -> None:
         from ignite.handlers import ProgressBar as IgniteProgressBar
 
         if self._bar is None:  # attach once, even if run() is called again
             self._bar = IgniteProgressBar(**self._kwargs)
             self._bar.attach(trainer.engine, output_transform=lambda observation: observation)
 
-    def __call__(self, trainer: Any) -> None:
+    def __call__(self, trainer: Trainer) -> None:
         pass  # Ignite's bar updates itself on the engine's events

@@ -12,7 +12,7 @@ discriminator's previous mode, through :func:`~gan_ignite.extensions.images.infe
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -21,6 +21,9 @@ from gan_ignite.errors import UsageError
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
 from gan_ignite.extensions.images import inference, save_grid
 from gan_ignite.run_dir import RECONSTRUCTION_FILE
+
+if TYPE_CHECKING:
+    from gan_ignite.trainer import Trainer
 
 __all__ = ["ReconstructionGrid"]
 
@@ -73,7 +76,7 @@ class ReconstructionGrid(Extension):
         """Columns of each half of the picture."""
         return max(1, round(math.sqrt(2 * len(self.images))))
 
-    def __call__(self, trainer: Any) -> None:
+    def __call__(self, trainer: Trainer) -> None:
         save_grid(trainer, self.grid(), self.image_name, self.filename)
 
     def grid(self) -> torch.Tensor:

@@ -38,7 +38,7 @@ from gan_ignite.run_dir import (
     CHECKPOINT_FILE, CHECKPOINTS, DIGEST_SUFFIX, TEMPORARY_CHECKPOINT, checkpoint_name, open_regular, read_small,
     write_atomic,
 )
-from gan_ignite.trainer import TrainingInterrupted
+from gan_ignite.trainer import Trainer, TrainingInterrupted
 from gan_ignite.triggers import IntervalTrigger
 from gan_ignite.weights import first_line, load_weights
 
@@ -139,8 +139,26 @@ def snapshot_trigger(epochs: int, iterations: int = 0) -> Callable[..., bool]:
     by_epoch = IntervalTrigger(epochs, "epoch")
     if not iterations:
         return by_epoch
-    by_iteration = IntervalTrigger(iterations, "iteration")
-    return lambda engine, event=None: by_epoch(engine) or by_iteration(engine)
+    return _EitherTrigger(by_epoch, IntervalTrigger(iterations, "iteration"))
+
+
+class _EitherTrigger:
+    """Fires when either of two triggers does; both are asked every time, as each keeps
+    its own memory of the calls (short-circuiting would make one fire late)."""
+
+    def __init__(self, first: IntervalTrigger, second: IntervalTrigger) -> None:
+        self.triggers = (first, second)
+
+    def __call__(self, trainer: Trainer, event: Any = None) -> bool:
+        fired = [trigger(trainer) for trigger in self.triggers]
+        return any(fired)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"triggers": [trigger.state_dict() for trigger in self.triggers]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for trigger, saved in zip(self.triggers, state["triggers"]):
+            trigger.load_state_dict(saved)
 
 
 def _remove_temporary_files(dirname: Path) -> None:
@@ -193,11 +211,11 @@ def no_space_left(written: str | Path, dirname: Path) -> str:
     return f"no space left on device while writing {written}; {kept}; free space and resume"
 
 
-def _to_save(trainer: Any) -> dict[str, Any]:
+def _to_save(trainer: Trainer) -> dict[str, Any]:
     return {**trainer.to_save(), "rng": RNGStates()}
 
 
-def load_snapshot(trainer: Any, path: str | Path, keep_hyperparameters: bool = False) -> None:
+def load_snapshot(trainer: Trainer, path: str | Path, keep_hyperparameters: bool = False) -> None:
     """Restore a trainer (models, optimizers, extensions, counters, RNGs) from a snapshot.
 
     Call it after building the trainer and registering its extensions, before ``run()``.
@@ -284,7 +302,7 @@ class Snapshot(Extension):
         self.dirname = dirname
         self._checkpoint = None
 
-    def initialize(self, trainer: Any) -> None:
+    def initialize(self, trainer: Trainer) -> None:
         dirname = trainer.out / self.dirname
         _remove_temporary_files(dirname)
         self._checkpoint = Checkpoint(
@@ -296,7 +314,7 @@ class Snapshot(Extension):
         # Adopt the snapshots already on disk (a resumed run's), so the oldest get
         # rotated out as before instead of piling up. A kill between a write and the
         # deletion it allowed can leave one too many: delete it now.
-        done = trainer.engine.state.iteration
+        done = trainer.iteration
         saved = [(it, p) for it, p in _checkpoints(dirname) if it <= done]
         excess = len(saved) - self.n_saved if self.n_saved is not None else 0
         for _, path in saved[: max(excess, 0)]:
@@ -304,10 +322,10 @@ class Snapshot(Extension):
             _digest_path(path).unlink(missing_ok=True)
         self._checkpoint.load_state_dict({"_saved": [(it, p.name) for it, p in saved[max(excess, 0) :]]})
 
-    def __call__(self, trainer: Any) -> None:
+    def __call__(self, trainer: Trainer) -> None:
         self._checkpoint(trainer.engine)
 
-    def on_error(self, trainer: Any, exc: BaseException, tb: Any) -> None:
+    def on_error(self, trainer: Trainer, exc: BaseException, tb: Any) -> None:
         if not isinstance(exc, TrainingInterrupted) or exc.iteration == 0 or self._checkpoint is None:
             return
         last = self._checkpoint.last_checkpoint

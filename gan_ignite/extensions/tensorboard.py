@@ -9,12 +9,15 @@ in the log, at the global step of the interval's last iteration.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gan_ignite.extensions._summary import MeanSummary
+from gan_ignite.extensions._interval import IntervalMeans
 from gan_ignite.extensions.extension import PRIORITY_READER, Extension
 from gan_ignite.run_dir import TB
-from gan_ignite.triggers import TriggerLike, get_trigger
+from gan_ignite.triggers import TriggerLike
+
+if TYPE_CHECKING:
+    from gan_ignite.trainer import Trainer
 
 __all__ = ["TensorBoardReport"]
 
@@ -29,40 +32,36 @@ class TensorBoardReport(Extension):
 
     trigger = (1, "iteration")  # observe every iteration; write on ``self._trigger``
     priority = PRIORITY_READER
-    name = "TensorBoardReport"
 
     def __init__(self, trigger: TriggerLike = (10, "iteration"), log_dir: str = TB) -> None:
-        self._trigger = get_trigger(trigger)
+        self._means = IntervalMeans(trigger)
         self.log_dir = log_dir
-        self._summary = MeanSummary()
         self._logger = None
 
-    def initialize(self, trainer: Any) -> None:
+    def initialize(self, trainer: Trainer) -> None:
         from ignite.handlers import TensorboardLogger
 
-        step = trainer.engine.state.iteration
+        step = trainer.iteration
         # purge_step: a resumed run drops the events a killed run wrote after its checkpoint.
         kwargs = {"purge_step": step + 1} if step else {}
         self._logger = TensorboardLogger(log_dir=str(trainer.out / self.log_dir), **kwargs)
 
-    def __call__(self, trainer: Any) -> None:
+    def __call__(self, trainer: Trainer) -> None:
         writer = self._logger.writer
-        step = int(trainer.engine.state.iteration)
+        step = trainer.iteration
         for name, image in trainer.images.items():
             writer.add_image(name, image, step)
-        self._summary.add(trainer.observation)
-        if self._trigger(trainer.engine):
-            for key, value in self._summary.means().items():
-                writer.add_scalar(key, value, step)
-            self._summary.reset()
+        self._means.add(trainer.observation)
+        for key, value in (self._means.end(trainer) or {}).items():
+            writer.add_scalar(key, value, step)
 
-    def finalize(self, trainer: Any) -> None:
+    def finalize(self, trainer: Trainer) -> None:
         if self._logger is not None:
             self._logger.close()
             self._logger = None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"summary": self._summary.state_dict()}
+        return self._means.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._summary.load_state_dict(state["summary"])
+        self._means.load_state_dict(state)

@@ -54,6 +54,9 @@ class GANLoss:
     """
 
     name = "base"
+    #: Whether :meth:`dis_output` is a probability that D is right (a logistic D), so
+    #: that "D(x) near 1 and D(G(z)) near 0" means the discriminator wins outright.
+    outputs_probabilities = False
 
     def discriminator(self, real_out: Tensor, fake_out: Tensor) -> dict[str, Tensor]:
         """Terms of the discriminator step; ``"loss"`` is minimised."""

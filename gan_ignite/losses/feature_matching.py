@@ -61,6 +61,10 @@ class FeatureMatching(GANLoss):
     def dis_output(self, out: Any) -> Tensor:
         return self.base.dis_output(out)
 
+    @property
+    def outputs_probabilities(self) -> bool:  # type: ignore[override]
+        return self.base.outputs_probabilities
+
     def dis_extra(self, inputs: StepInputs) -> dict[str, Tensor]:
         return self.base.dis_extra(inputs)
 

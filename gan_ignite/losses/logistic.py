@@ -55,6 +55,7 @@ class NonSaturatingLoss(GANLoss):
     """The standard GAN: logistic discriminator, non-saturating generator (``gan``)."""
 
     name = "gan"
+    outputs_probabilities = True
 
     def discriminator(self, real_out: Tensor, fake_out: Tensor) -> dict[str, Tensor]:
         return {"loss": bce_dis_loss(real_out, fake_out)}

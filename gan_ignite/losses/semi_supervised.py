@@ -83,6 +83,7 @@ class SemiSupervisedLoss(GANLoss):
     """
 
     name = "ssgan"
+    outputs_probabilities = True
 
     def __init__(self, num_classes: int, supervised_weight: float = 1.0) -> None:
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
