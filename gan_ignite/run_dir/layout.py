@@ -26,7 +26,8 @@ __all__ = [
     "MARKER", "LOCK", "CONFIG", "LOG", "IMAGES", "CHECKPOINTS", "TB", "PLOTS", "ENTRIES", "FORMAT",
     "SAMPLE_GRID_FILE", "RECONSTRUCTION_FILE", "LOSS_PLOT", "DIS_OUTPUT_PLOT", "CHECKPOINT_FILE", "DIGEST_SUFFIX",
     "TEMPORARY_CHECKPOINT", "checkpoint_name", "Marker", "read_marker", "write_marker", "check_same_experiment",
-    "removable_files", "remove_files", "foreign_entries", "check_folders_writable",
+    "removable_files", "remove_files", "foreign_entries", "check_folders_writable", "OBJECT_SNAPSHOT_FILE",
+    "RESERVED_CHECKPOINT_FILE",
 ]
 
 FORMAT = 1  # of run.json: a reader refuses a marker of another format
@@ -50,13 +51,21 @@ def checkpoint_name(iteration: int) -> str:
 
 CHECKPOINT_FILE = re.compile(r"^checkpoint_(\d+)\.pt$")  # Ignite Checkpoint's name with the iteration as step
 DIGEST_SUFFIX = ".sha256"
+# What snapshot_object may name a file it writes into checkpoints/ ("gen_best.pt",
+# "gen_iter_250.pt"): a plain name, no path separator, not hidden, ending in .pt ...
+OBJECT_SNAPSHOT_FILE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.pt$")
+# ... except the names of the trainer's own snapshots (Snapshot's, Evaluation's best FID),
+# which resuming reads: an object's file there would pass for one.
+RESERVED_CHECKPOINT_FILE = re.compile(r"^(best_fid_)?checkpoint_\d+\.pt$")
 
 # The temporary name write_atomic gives a file while writing it (mkstemp: 8 characters).
 _TEMP = r"(\.{name}\.[a-z0-9_]{{8}}\.tmp)"
 _FILES_IN = {
     IMAGES: r"(epoch|reconstruction)_\d{4,}\.png",
     # Ignite's DiskSaver writes "tmp" + 8 characters (NamedTemporaryFile), then renames.
-    CHECKPOINTS: r"(best_fid_)?checkpoint_\d+\.pt(\.sha256)?|tmp[a-z0-9_]{8}",
+    # Snapshots (checkpoint_250.pt, best_fid_checkpoint_250.pt) and snapshot_object's files
+    # (OBJECT_SNAPSHOT_FILE), each with its .sha256 sidecar.
+    CHECKPOINTS: r"[A-Za-z0-9_-][A-Za-z0-9_.-]*\.pt(\.sha256)?|tmp[a-z0-9_]{8}",
     TB: r"events\.out\.tfevents\.\d+\.[^/]+",
     PLOTS: "|".join(map(re.escape, (LOSS_PLOT, DIS_OUTPUT_PLOT))),
 }
