@@ -107,6 +107,19 @@ class GANConfig(ExperimentConfig):
         0.0, "sample from an exponential moving average of the generator with this decay, e.g. 0.999 (0: off)",
         Requirement(lambda v: 0 <= v < 1, "should be 0 (off) or between 0 and 1, e.g. 0.999"),
     )
+    lr_decay: float = option(
+        1.0, "multiply both learning rates by this after every epoch, e.g. 0.9 (Chainer's ExponentialShift; 1: off)",
+        Requirement(lambda v: 0 < v <= 1, "should be more than 0 and at most 1, e.g. 0.9 (1: off)"),
+    )
+    early_stopping: str = option(
+        "", "stop when this observed key, e.g. gen/loss or eval/fid, has not improved for --patience epochs; "
+        "the generator of its best epoch is kept as checkpoints/gen_best.pt (empty: off)",
+    )
+    patience: int = option(3, "epochs without improvement before --early-stopping stops the run", POSITIVE)
+    early_stopping_mode: str = option(
+        "auto", "whether --early-stopping's key improves by going down (min) or up (max); auto: max for "
+        "accuracies, min otherwise", one_of("auto", "min", "max"),
+    )
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,12 @@ from gan_ignite.losses import GANLoss
 from gan_ignite.run_dir import DIS_OUTPUT_PLOT, LOSS_PLOT
 from gan_ignite.sampling import ResumableSampler, ignore_stop_signals
 from gan_ignite.trainer import Trainer
+from gan_ignite.triggers import EarlyStoppingTrigger, MaxValueTrigger, MinValueTrigger, TriggerLike
 from gan_ignite.updaters import make_gan_step
 
 __all__ = [
     "dataset_from_config", "dcgan_models", "make_loader", "evaluation", "sampling_generator",
-    "standard_extensions", "gan_trainer", "REPORT_KEYS", "EVAL_REPORT_KEYS",
+    "standard_extensions", "gan_trainer", "stop_trigger", "REPORT_KEYS", "EVAL_REPORT_KEYS", "BEST_GENERATOR",
 ]
 
 REPORT_KEYS = ["epoch", "iteration", "gen/loss", "dis/loss", "dis/real", "dis/fake", "elapsed_time"]
@@ -144,7 +145,9 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
     """
     device = config.resolved_device()
     trainer.extend(E.LogReport(trigger=(1, "epoch")))
-    trainer.extend(E.DivergenceCheck(gen, z_dim, interval=(config.log_interval, "iteration"), device=device))
+    loss = getattr(trainer.update_fn, "loss", None)  # says whether D's outputs are probabilities
+    interval = (config.log_interval, "iteration")
+    trainer.extend(E.DivergenceCheck(gen, z_dim, interval=interval, loss=loss, device=device))
     sample_gen = sampling_generator(trainer, config, gen)
     evaluating = getattr(config, "eval_interval", 0) > 0
     trainer.extend(E.PrintReport(REPORT_KEYS[:-1] + EVAL_REPORT_KEYS + REPORT_KEYS[-1:] if evaluating else REPORT_KEYS))
@@ -158,6 +161,34 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
     trainer.extend(E.PlotReport(["dis/real", "dis/fake"], filename=DIS_OUTPUT_PLOT))
     snapshots = snapshot_trigger(config.snapshot_interval, config.snapshot_iterations)
     trainer.extend(E.snapshot(n_saved=config.n_saved), trigger=snapshots)
+    for name in trainer.optimizers:
+        trainer.extend(E.observe_lr(name, f"{name}/lr"))
+    if getattr(config, "lr_decay", 1.0) != 1.0:
+        trainer.extend(E.ExponentialShift("lr", config.lr_decay), trigger=(1, "epoch"))
+    if getattr(config, "early_stopping", ""):
+        best = _best_value_trigger(config.early_stopping, config.early_stopping_mode)
+        trainer.extend(E.snapshot_object(gen, BEST_GENERATOR), trigger=best)
+
+
+BEST_GENERATOR = "gen_best.pt"
+
+
+def _best_value_trigger(key: str, mode: str) -> MaxValueTrigger | MinValueTrigger:
+    """Fires at the end of each epoch whose mean ``key`` is the best yet (auto: max for accuracies)."""
+    if mode == "auto":
+        mode = "max" if "accuracy" in key else "min"
+    return (MaxValueTrigger if mode == "max" else MinValueTrigger)(key, trigger=(1, "epoch"))
+
+
+def stop_trigger(config: ExperimentConfig) -> TriggerLike:
+    """``(epochs, 'epoch')``, or an early stop on ``--early-stopping``'s key within as many epochs."""
+    key = getattr(config, "early_stopping", "")
+    if not key:
+        return (config.epochs, "epoch")
+    return EarlyStoppingTrigger(
+        check_trigger=(1, "epoch"), monitor=key, patience=config.patience, mode=config.early_stopping_mode,
+        max_trigger=(config.epochs, "epoch"),
+    )
 
 
 def gan_trainer(
@@ -185,6 +216,6 @@ def gan_trainer(
         gen, dis, opt_gen, opt_dis, loss,
         z_dim=config.z_dim, n_dis=config.n_dis, dis_batches=config.dis_batches, device=device,
     )
-    trainer = Trainer(step, make_loader(dataset, config), stop_trigger=(config.epochs, "epoch"), out=config.out)
+    trainer = Trainer(step, make_loader(dataset, config), stop_trigger=stop_trigger(config), out=config.out)
     standard_extensions(trainer, config, gen, config.z_dim)
     return trainer
