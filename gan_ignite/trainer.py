@@ -43,11 +43,9 @@ propagates.
 from __future__ import annotations
 
 import contextlib
-import math
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,38 +56,21 @@ from torch import nn
 from torch.optim import Optimizer
 
 from gan_ignite.errors import UsageError
+from gan_ignite.interrupt import TrainingInterrupted, handle_signals
 from gan_ignite.lifecycle import ExtensionEntry, call_with_trainer, registered_name, run_guarded
 from gan_ignite.reporting import Reporter
 from gan_ignite.run_dir import resolve_path
 from gan_ignite.sampling import ResumableSampler
+from gan_ignite.stopping import as_stop_trigger, bound_iterations, ignite_bound
 from gan_ignite.triggers import IntervalTrigger, TriggerLike, get_trigger
 from gan_ignite.updater_view import UpdaterView
 
 __all__ = ["Trainer", "TrainingInterrupted"]
 
 UpdateFn = Callable[[Engine, Any], Mapping[str, Any]]
-# Ignite needs a bound; a stop trigger without a training length ends the run itself.
-_UNBOUNDED_EPOCHS = 2**31 - 1
 #: Where in the order of extensions the stop trigger is asked: after the readers
 #: (PRIORITY_READER, 100), before the snapshots (PRIORITY_SNAPSHOT, -100).
 PRIORITY_STOP = 0
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """A run stopped by a signal at an iteration boundary (a ``KeyboardInterrupt``).
-
-    Raised by :meth:`Trainer.run` after ``iteration`` finished completely (every
-    extension and Ignite handler ran), so a checkpoint taken then resumes exactly.
-
-    Attributes:
-        signum: the signal, e.g. ``signal.SIGINT`` (2) or ``signal.SIGTERM`` (15).
-        iteration: the last finished iteration.
-        epoch: the epoch that iteration belongs to (from 1; 0 before the first).
-    """
-
-    def __init__(self, signum: int, iteration: int, epoch: int) -> None:
-        super().__init__(f"{signal.Signals(signum).name} at iteration {iteration} (epoch {epoch})")
-        self.signum, self.iteration, self.epoch = signum, iteration, epoch
 
 
 def _reraise(engine: Engine, exc: BaseException) -> None:
@@ -147,7 +128,7 @@ class Trainer:
         self.update_fn = update_fn
         self.updater = UpdaterView(self)
         self.loader = loader
-        self.stop_trigger = _stop_trigger(stop_trigger)
+        self.stop_trigger = as_stop_trigger(stop_trigger)
         self.out = resolve_path(out, "Argument `out`")
         self.models = dict(models if models is not None else getattr(update_fn, "models", {}))
         self.optimizers = dict(optimizers if optimizers is not None else getattr(update_fn, "optimizers", {}))
@@ -276,7 +257,7 @@ class Trainer:
         # the trigger's decision, so a resumed run stops where an uninterrupted one did.
         if isinstance(self.stop_trigger, IntervalTrigger):
             return  # Ignite's own max_epochs / max_iters end the run
-        if self.stop_trigger(self) and self.iteration < self._bound_iterations():
+        if self.stop_trigger(self) and self.iteration < bound_iterations(self.stop_trigger, self.epoch_length):
             self._stopped_at = self.iteration
 
     # -- the loop --------------------------------------------------------------------
@@ -303,21 +284,10 @@ class Trainer:
             self._interrupted = True
             engine.terminate(skip_completed=True)
 
-    @contextlib.contextmanager
-    def _stop_on_signals(self) -> Iterator[None]:
+    def _stop_on_signals(self) -> contextlib.AbstractContextManager[None]:
         """Handle ``stop_signals`` while the block runs, then restore the previous handlers."""
         self._signal, self._interrupted = None, False
-        if threading.current_thread() is not threading.main_thread():
-            yield  # Python delivers signals to the main thread only
-            return
-        previous = {signum: signal.getsignal(signum) for signum in self.stop_signals}
-        for signum in previous:
-            signal.signal(signum, self._request_stop)
-        try:
-            yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        return handle_signals(self.stop_signals, self._request_stop)
 
     def _process(self, engine: Engine, batch: Any) -> dict[str, Any]:
         self.images = {}
@@ -362,7 +332,7 @@ class Trainer:
         self._start_time = time.perf_counter()
         failed = False
         try:
-            self.engine.run(self.loader, **self._ignite_bound())
+            self.engine.run(self.loader, **ignite_bound(self.stop_trigger, self.epoch_length))
             if self._interrupted:
                 self._rewind_terminated_engine()
                 raise TrainingInterrupted(self._signal, *self._position())
@@ -406,7 +376,7 @@ class Trainer:
                 f"The run already stopped at iteration {self._stopped_at} on its stop trigger "
                 f"({type(self.stop_trigger).__name__}); start a new run to train further"
             )
-        bound = self._ignite_bound()
+        bound = ignite_bound(self.stop_trigger, self.epoch_length)
         if "max_iters" in bound:
             done, goal, unit = self.iteration, bound["max_iters"], "iteration"
         else:
@@ -416,27 +386,6 @@ class Trainer:
                 f"The run already reached {unit} {done} of {goal}; "
                 f"pass a larger number of {unit}s to continue it"
             )
-
-    def _ignite_bound(self) -> dict[str, int]:
-        """Ignite's ``max_epochs`` or ``max_iters`` for the stop trigger's training length."""
-        length = getattr(self.stop_trigger, "get_training_length", None)
-        if length is None:
-            return {"max_epochs": _UNBOUNDED_EPOCHS}
-        period, unit = length()
-        if unit == "iteration":
-            return {"max_iters": int(period)}
-        if float(period).is_integer():
-            return {"max_epochs": int(period)}
-        if not self.epoch_length:
-            raise UsageError(f"A stop trigger of {period} epochs needs a loader with a length")
-        # The first iteration at or past the fraction, as an interval trigger fires.
-        return {"max_iters": math.ceil(period * self.epoch_length - 1e-9)}
-
-    def _bound_iterations(self) -> float:
-        bound = self._ignite_bound()
-        if "max_iters" in bound:
-            return bound["max_iters"]
-        return bound["max_epochs"] * (self.epoch_length or math.inf)
 
     def check_same_data(self) -> None:
         """Raise :class:`UsageError` if a resumed state's epoch length is not the loader's.
@@ -499,22 +448,3 @@ class Trainer:
     def to_save(self) -> dict[str, Any]:
         """What a checkpoint of this trainer holds: itself and the updater's ``to_save``."""
         return {"trainer": self, **dict(getattr(self.update_fn, "to_save", {}))}
-
-
-def _stop_trigger(stop_trigger: TriggerLike) -> Callable[..., bool]:
-    """The stop trigger as an object: ``(N, unit)`` becomes an :class:`IntervalTrigger`."""
-    if callable(stop_trigger):
-        return stop_trigger
-    try:
-        length, unit = stop_trigger  # type: ignore[misc]
-    except (TypeError, ValueError):
-        raise UsageError(
-            f"Argument `stop_trigger` should be (N, 'epoch' | 'iteration') or a trigger, but given {stop_trigger!r}"
-        ) from None
-    valid = isinstance(length, (int, float)) and not isinstance(length, bool) and length > 0
-    if unit not in ("epoch", "iteration") or not valid or (unit == "iteration" and not float(length).is_integer()):
-        raise UsageError(
-            f"Argument `stop_trigger` should be a positive number of epochs or a positive integer number of "
-            f"iterations, but given {stop_trigger!r}"
-        )
-    return IntervalTrigger(length, unit)
