@@ -21,7 +21,7 @@ from gan_ignite.extensions.snapshot import snapshot_trigger
 from gan_ignite.losses import GANLoss
 from gan_ignite.run_dir import DIS_OUTPUT_PLOT, LOSS_PLOT
 from gan_ignite.sampling import ResumableSampler, ignore_stop_signals
-from gan_ignite.trainer import Trainer
+from gan_ignite.trainer import PRIORITY_STOP, Trainer
 from gan_ignite.triggers import EarlyStoppingTrigger, MaxValueTrigger, MinValueTrigger, TriggerLike
 from gan_ignite.updaters import make_gan_step
 
@@ -167,7 +167,9 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
         trainer.extend(E.ExponentialShift("lr", config.lr_decay), trigger=(1, "epoch"))
     if getattr(config, "early_stopping", ""):
         best = _best_value_trigger(config.early_stopping, config.early_stopping_mode)
-        trainer.extend(E.snapshot_object(gen, BEST_GENERATOR), trigger=best)
+        # Before the stop trigger is asked: a key never observed is then reported as one
+        # error line by this trigger rather than as a warning of the early stop's.
+        trainer.extend(E.snapshot_object(gen, BEST_GENERATOR), trigger=best, priority=PRIORITY_STOP + 1)
 
 
 BEST_GENERATOR = "gen_best.pt"

@@ -65,7 +65,7 @@ from gan_ignite.stopping import as_stop_trigger, bound_iterations, ignite_bound
 from gan_ignite.triggers import IntervalTrigger, TriggerLike, get_trigger
 from gan_ignite.updater_view import UpdaterView
 
-__all__ = ["Trainer", "TrainingInterrupted"]
+__all__ = ["Trainer", "TrainingInterrupted", "PRIORITY_STOP"]
 
 UpdateFn = Callable[[Engine, Any], Mapping[str, Any]]
 #: Where in the order of extensions the stop trigger is asked: after the readers

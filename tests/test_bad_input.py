@@ -291,6 +291,13 @@ CASES = [
     case([*FORCE, "--epochs", "0"], "error: --epochs should be a positive integer, but given 0", id="zero epochs"),
     case([*FORCE, "--ema-decay", "1.5"], "error: --ema-decay should be 0 (off) or between 0 and 1, e.g. 0.999, "
          "but given 1.5", id="generator average decay above one"),
+    case([*FORCE, "--lr-decay", "0"], "error: --lr-decay should be more than 0 and at most 1, e.g. 0.9 (1: off), "
+         "but given 0.0", id="learning-rate decay of zero"),
+    case([*FORCE, "--patience", "0"], "error: --patience should be a positive integer, but given 0",
+         id="zero patience"),
+    case([*FORCE, "--early-stopping", "gen/loss", "--early-stopping-mode", "lowest"],
+         "error: --early-stopping-mode should be one of auto, min, max, but given 'lowest'",
+         id="unknown early-stopping mode"),
     case([*FORCE, "--lr-dis", "-0.0001"], "error: --lr-dis should be a positive number (or 0: the same as --lr), "
          "but given -0.0001", id="negative discriminator learning rate"),
     case([*FORCE, "--epochs", "-3"], "error: --epochs should be a positive integer, but given -3",

@@ -108,3 +108,14 @@ def test_killed_and_resumed_it_stops_at_the_same_iteration_with_the_same_log_and
     assert all(torch.equal(final["gen"][k], expected["gen"][k]) for k in expected["gen"])
     assert final["trainer"]["stop_trigger"] == expected["trainer"]["stop_trigger"]
     assert checkpoint_iterations(out)[-1] == 12
+
+
+def test_early_stopping_on_a_key_never_observed_is_one_line_after_the_first_epoch(tmp_path, capsys):
+    # Keys are known only once observed: the run fails at the end of its first epoch.
+    with pytest.raises(SystemExit) as exit_info:
+        gan_mnist.main([*OPTIONS[: OPTIONS.index("--early-stopping")], "--early-stopping", "gen/los",
+                        "--out", str(tmp_path / "run")])
+    assert exit_info.value.code != 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["error: Argument `key` should be a key reported in the observation, but given 'gen/los'; this "
+                     "iteration's observation has dis/fake, dis/loss, dis/lr, dis/real, gen/loss, gen/lr"]
