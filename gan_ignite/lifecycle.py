@@ -20,7 +20,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ExtensionEntry", "registered_name", "call_with_trainer", "run_guarded"]
+__all__ = [
+    "ExtensionEntry", "registered_name", "call_with_trainer", "run_guarded",
+    "PRIORITY_WRITER", "PRIORITY_EDITOR", "PRIORITY_READER", "PRIORITY_SNAPSHOT",
+]
+
+# Higher runs first after an iteration: writers make values, editors summarise them,
+# readers read them.
+PRIORITY_WRITER = 300
+PRIORITY_EDITOR = 200
+PRIORITY_READER = 100
+# Snapshots run after every reader, so a checkpoint holds the iteration's reports too;
+# their triggers are all asked before any of them runs (see the trainer).
+PRIORITY_SNAPSHOT = -100
 
 
 @dataclass

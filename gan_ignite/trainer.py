@@ -57,7 +57,7 @@ from torch.optim import Optimizer
 
 from gan_ignite.errors import UsageError
 from gan_ignite.interrupt import TrainingInterrupted, handle_signals
-from gan_ignite.lifecycle import ExtensionEntry, call_with_trainer, registered_name, run_guarded
+from gan_ignite.lifecycle import PRIORITY_SNAPSHOT, ExtensionEntry, call_with_trainer, registered_name, run_guarded
 from gan_ignite.reporting import Reporter
 from gan_ignite.run_dir import resolve_path
 from gan_ignite.sampling import ResumableSampler
@@ -239,16 +239,25 @@ class Trainer:
         return self._order
 
     def _run_extensions(self, engine: Engine) -> None:
-        asked = False
+        asked, snapshots = False, []
         with self.reporter.scope(self.observation):
             for entry in self._ordered():
                 if not asked and entry.priority < PRIORITY_STOP:
                     self._ask_stop_trigger()
                     asked = True
-                if entry.trigger(self):
+                if not entry.trigger(self):
+                    continue
+                # Snapshots run once every trigger was asked (pytorch-pfn-extras' rule): a
+                # checkpoint then holds every trigger's state of this iteration, another
+                # snapshot's included, and none fires again after a resume.
+                if entry.priority <= PRIORITY_SNAPSHOT:
+                    snapshots.append(entry)
+                else:
                     entry.extension(self)
             if not asked:
                 self._ask_stop_trigger()
+            for entry in snapshots:
+                entry.extension(self)
         if self._stopped_at == self.iteration:
             engine.terminate()
 

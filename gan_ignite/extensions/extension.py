@@ -18,6 +18,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from gan_ignite.errors import UsageError
+
+# The priorities live with the trainer's lifecycle, which orders the calls by them.
+from gan_ignite.lifecycle import PRIORITY_EDITOR, PRIORITY_READER, PRIORITY_SNAPSHOT, PRIORITY_WRITER
 from gan_ignite.triggers import TriggerLike
 
 if TYPE_CHECKING:
@@ -32,11 +35,8 @@ __all__ = [
     "PRIORITY_SNAPSHOT",
 ]
 
-PRIORITY_WRITER = 300
-PRIORITY_EDITOR = 200
-PRIORITY_READER = 100
-# Snapshots run after every reader, so a checkpoint holds the iteration's reports too.
-PRIORITY_SNAPSHOT = -100
+class _UnexpectedArgument(UsageError, TypeError):
+    """An unknown keyword: a ``TypeError`` as Python's own, with the project's one-line message."""
 
 
 class Extension:
@@ -116,7 +116,7 @@ def make_extension(
     if "is_async" in kwargs:
         raise UsageError("Argument `is_async` of make_extension is not supported: extensions run in the training loop")
     if kwargs:
-        raise UsageError(f"make_extension got unexpected arguments: {', '.join(sorted(kwargs))}")
+        raise _UnexpectedArgument(f"make_extension got unexpected arguments: {', '.join(sorted(kwargs))}")
 
     def decorator(fn: Callable[[Trainer], None]) -> Callable[[Trainer], None]:
         fn.trigger = trigger if trigger is not None else Extension.trigger  # type: ignore[attr-defined]
