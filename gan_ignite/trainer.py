@@ -455,5 +455,12 @@ class Trainer:
                 self._extensions[name].trigger.load_state_dict(trigger_state)
 
     def to_save(self) -> dict[str, Any]:
-        """What a checkpoint of this trainer holds: itself and the updater's ``to_save``."""
-        return {"trainer": self, **dict(getattr(self.update_fn, "to_save", {}))}
+        """What a checkpoint of this trainer holds: itself and the update function's ``to_save``.
+
+        An update function without a ``to_save`` mapping gets the trainer's models and
+        optimizers saved (``gen``, ``dis``, ``opt_gen``, ``opt_dis``, as a GANUpdater names them).
+        """
+        saved = getattr(self.update_fn, "to_save", None)
+        if saved is None:
+            saved = {**self.models, **{f"opt_{name}": opt for name, opt in self.optimizers.items()}}
+        return {"trainer": self, **dict(saved)}

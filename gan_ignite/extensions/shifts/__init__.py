@@ -17,8 +17,9 @@ and the discriminator each decay from their own learning rate.
 The state (``t``, the starting values read, the last values set) is saved with the run,
 and ``initialize`` puts the last values back on resume, so a resumed run continues the
 schedule exactly (Chainer's ``ExponentialShift.initialize``; here every shift does it,
-and a starting value read from the optimizer is saved too, where Chainer re-read it
-from the already shifted optimizer).
+and a starting value read from the optimizer is saved too: a torch optimizer's
+``state_dict`` holds its learning rate, so after a resume the optimizer already holds the
+shifted value, where Chainer's optimizers come back with their fresh one).
 
 The values are computed by hand rather than with ``torch.optim.lr_scheduler`` or
 Ignite's parameter schedulers: Chainer's tables (an exponential clipped at a target, a
