@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from types import SimpleNamespace
 from unittest.mock import MagicMock
 
@@ -15,6 +14,7 @@ from torch.optim.lr_scheduler import MultiStepLR, ReduceLROnPlateau, StepLR
 from gan_ignite.errors import UsageError
 from gan_ignite.extensions.lr_scheduler import LRScheduler
 from gan_ignite.trainer import Trainer
+from tests.fakes import round_trip
 
 
 class FakeTrainer:
@@ -32,13 +32,6 @@ def sgd(lr=1.0):
 
 def lr_of(opt):
     return opt.param_groups[0]["lr"]
-
-
-def checkpoint(state):
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True)
 
 
 def run(ext, opt, n, trainer=None, observe=None, step_optimizer=True):
@@ -67,7 +60,7 @@ def test_serialize_scheduler_ppe_case():
     ext = LRScheduler(MultiStepLR(opt, milestones=[1, 2, 3], gamma=0.1), trigger=(1, "iteration"))
     ext.initialize(FakeTrainer())
     torch.testing.assert_close(run(ext, opt, 2), [1.0, 1e-1])
-    state = checkpoint(ext.state_dict())
+    state = round_trip(ext.state_dict())
 
     new_opt = sgd()  # not restored: the extension puts its last value back
     new_ext = LRScheduler(MultiStepLR(new_opt, milestones=[1, 2, 3], gamma=0.1), trigger=(1, "iteration"))
@@ -170,7 +163,7 @@ def test_ignite_scheduler_resume_continues_exactly():
     assert run(ext, opt, 2) == pytest.approx([1.0, 0.8])
     new_opt = sgd(123.0)
     new_ext = make(new_opt)
-    new_ext.load_state_dict(checkpoint(ext.state_dict()))
+    new_ext.load_state_dict(round_trip(ext.state_dict()))
     new_ext.initialize(FakeTrainer())  # no extra first call on resume: the saved last value
     torch.testing.assert_close(run(new_ext, new_opt, 4), [0.6, 0.4, 0.2, 0.2])
 
@@ -212,7 +205,7 @@ def test_step_lr_per_epoch_in_a_trainer_and_its_resume(tmp_path):
     resumed_seen = []
     resumed, new_opt = make_trainer(tmp_path, 3, resumed_seen)
     resumed.extend(LRScheduler(StepLR(new_opt, step_size=1, gamma=0.5)))
-    resumed.load_state_dict(checkpoint(trainer.state_dict()))
+    resumed.load_state_dict(round_trip(trainer.state_dict()))
     resumed.run()
     assert resumed_seen == [0.25, 0.25, 0.25]
 

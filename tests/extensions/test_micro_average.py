@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -13,35 +11,7 @@ from gan_ignite.errors import UsageError
 from gan_ignite.extensions.micro_average import MicroAverage
 from gan_ignite.reporting import report
 from gan_ignite.trainer import Trainer
-
-
-class FakeTrainer:
-    """The trainer face MicroAverage and its interval trigger read; ``step`` runs one iteration."""
-
-    def __init__(self, iter_per_epoch=5):
-        self.updater = SimpleNamespace(iteration=0, epoch_detail=0.0, previous_epoch_detail=None)
-        self.iter_per_epoch = iter_per_epoch
-        self.observation = {}
-
-    @property
-    def iteration(self):
-        return self.updater.iteration
-
-    def step(self, extension, observation):
-        u = self.updater
-        u.previous_epoch_detail = u.iteration / self.iter_per_epoch
-        u.iteration += 1
-        u.epoch_detail = u.iteration / self.iter_per_epoch
-        self.observation = dict(observation)
-        extension(self)
-        return self.observation
-
-
-def checkpoint(state):
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True)
+from tests.fakes import FakeTrainer, round_trip
 
 
 def test_ratio_of_sums_every_trigger():
@@ -75,7 +45,7 @@ def test_resume_mid_interval():
     trainer = FakeTrainer(iter_per_epoch=4)
     ext = MicroAverage("c", "t", "acc")  # every epoch: 4 iterations
     trainer.step(ext, {"c": 1, "t": 2}), trainer.step(ext, {"c": 2, "t": 2})
-    state = checkpoint(ext.state_dict())
+    state = round_trip(ext.state_dict())
     assert state["_numerator"] == 3.0 and state["_denominator"] == 4.0
 
     new_ext = MicroAverage("c", "t", "acc")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import math
 import re
-from types import SimpleNamespace
 
 import numpy
 import pytest
@@ -14,34 +12,7 @@ import torch
 from gan_ignite.errors import UsageError
 from gan_ignite.extensions.parameter_statistics import PERCENTILES, ParameterStatistics, percentile
 from gan_ignite.trainer import Trainer
-
-
-class FakeTrainer:
-    """The trainer face ParameterStatistics and its interval trigger read."""
-
-    def __init__(self, models=None, iter_per_epoch=10):
-        self.models = dict(models or {})
-        self.updater = SimpleNamespace(iteration=0, epoch_detail=0.0, previous_epoch_detail=None)
-        self.iter_per_epoch = iter_per_epoch
-        self.observation = {}
-
-    def run(self, extension, n):
-        """``n`` iterations, each with a fresh observation and a call of ``extension``."""
-        u = self.updater
-        for _ in range(n):
-            u.previous_epoch_detail = u.iteration / self.iter_per_epoch
-            u.iteration += 1
-            u.epoch_detail = u.iteration / self.iter_per_epoch
-            self.observation = {}
-            extension(self)
-        return self.observation
-
-
-def checkpoint(state):
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True)
+from tests.fakes import FakeTrainer, round_trip
 
 
 def linear_with_grads():
@@ -120,13 +91,13 @@ def test_percentile_is_numpys(n):
 
 def test_means_over_the_interval_and_resume_mid_interval():
     link = torch.nn.Linear(1, 1, bias=False)
-    trainer = FakeTrainer({"gen": link}, iter_per_epoch=3)
+    trainer = FakeTrainer(models={"gen": link}, iter_per_epoch=3)
     ext = ParameterStatistics(statistics={"max": torch.max}, report_grads=False)  # trainer.models, each epoch
     for w in (1.0, 2.0):
         with torch.no_grad():
             link.weight.fill_(w)
         assert trainer.run(ext, 1) == {}
-    state = checkpoint(ext.state_dict())
+    state = round_trip(ext.state_dict())
 
     resumed = ParameterStatistics(statistics={"max": torch.max}, report_grads=False)
     resumed.load_state_dict(state)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import io
-from types import SimpleNamespace
-
 import pytest
 import torch
 
@@ -12,25 +9,7 @@ from gan_ignite.errors import UsageError
 from gan_ignite.extensions.shifts import ExponentialShift, LinearShift, MultistepShift, Shift, WarmupShift
 from gan_ignite.trainer import Trainer
 from gan_ignite.triggers import IntervalTrigger
-
-
-class FakeTrainer:
-    """The trainer face the shifts and interval triggers read, advanced by ``update()``."""
-
-    def __init__(self, optimizers=None, iter_per_epoch=10):
-        self.optimizers = dict(optimizers or {})
-        self.updater = SimpleNamespace(iteration=0, epoch_detail=0.0, previous_epoch_detail=None)
-        self.iter_per_epoch = iter_per_epoch
-
-    @property
-    def iteration(self):
-        return self.updater.iteration
-
-    def update(self):
-        u = self.updater
-        u.previous_epoch_detail = u.iteration / self.iter_per_epoch
-        u.iteration += 1
-        u.epoch_detail = u.iteration / self.iter_per_epoch
+from tests.fakes import FakeTrainer, round_trip
 
 
 def sgd(lr=0.0, groups=1):
@@ -42,22 +21,14 @@ def lr_of(opt, group=0):
     return opt.param_groups[group]["lr"]
 
 
-def checkpoint(state):
-    """A state sent through torch.save / torch.load(weights_only=True), as the trainer's checkpoints."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True)
-
-
 def run_table(extension, opt, n, interval, trainer=None):
     """Chainer's loop: the value each of ``n`` iterations trains with; a call every ``interval``."""
-    trainer = trainer or FakeTrainer({"main": opt})
+    trainer = trainer or FakeTrainer(optimizers={"main": opt})
     trigger = IntervalTrigger(interval, "iteration")
     extension.initialize(trainer)
     actual = []
     for _ in range(n):
-        trainer.update()
+        trainer.advance()
         actual.append(lr_of(opt))
         if trigger(trainer):
             extension(trainer)
@@ -95,7 +66,7 @@ def test_exponential_shift_resume_continues_exactly(init, rate, target, expect):
     opt = sgd(0.0)
     ext = ExponentialShift("lr", rate, init=init, target=target, optimizer=opt)
     run_table(ext, opt, 5, 1)  # five calls: init * rate**5, clipped
-    state = checkpoint(ext.state_dict())
+    state = round_trip(ext.state_dict())
 
     new_opt = sgd(0.0)
     new_ext = ExponentialShift("lr", rate, init=init, target=target, optimizer=new_opt)
@@ -113,14 +84,14 @@ def test_exponential_shift_resume_keeps_the_start_read_from_the_optimizer():
     # Chainer re-reads `init` from the already decayed optimizer after a resume; the start is saved here.
     opt = sgd(0.8)
     ext = ExponentialShift("lr", 0.5)
-    trainer = FakeTrainer({"gen": opt})
+    trainer = FakeTrainer(optimizers={"gen": opt})
     ext.initialize(trainer)
     ext(trainer), ext(trainer)
     assert lr_of(opt) == 0.2
     new_opt = sgd(0.2)  # the optimizer as a checkpoint restores it
     new_ext = ExponentialShift("lr", 0.5)
-    new_ext.load_state_dict(checkpoint(ext.state_dict()))
-    new_trainer = FakeTrainer({"gen": new_opt})
+    new_ext.load_state_dict(round_trip(ext.state_dict()))
+    new_trainer = FakeTrainer(optimizers={"gen": new_opt})
     new_ext.initialize(new_trainer)
     new_ext(new_trainer)
     assert lr_of(new_opt) == 0.1  # 0.8 * 0.5**3, not 0.2 * 0.5**3
@@ -128,7 +99,7 @@ def test_exponential_shift_resume_keeps_the_start_read_from_the_optimizer():
 
 def test_exponential_shift_decays_both_gan_optimizers_from_their_own_rates():
     opt_gen, opt_dis = sgd(2e-4), sgd(1e-4)
-    trainer = FakeTrainer({"gen": opt_gen, "dis": opt_dis})
+    trainer = FakeTrainer(optimizers={"gen": opt_gen, "dis": opt_dis})
     ext = ExponentialShift("lr", 0.5)
     ext.initialize(trainer)
     assert (lr_of(opt_gen), lr_of(opt_dis)) == (2e-4, 1e-4)
@@ -141,7 +112,7 @@ def test_exponential_shift_decays_both_gan_optimizers_from_their_own_rates():
 
 def test_shift_by_optimizer_name_leaves_the_other_alone():
     opt_gen, opt_dis = sgd(0.1), sgd(0.1)
-    trainer = FakeTrainer({"gen": opt_gen, "dis": opt_dis})
+    trainer = FakeTrainer(optimizers={"gen": opt_gen, "dis": opt_dis})
     ext = ExponentialShift("lr", 0.5, optimizer="dis")
     ext.initialize(trainer)
     ext(trainer)
@@ -151,7 +122,7 @@ def test_shift_by_optimizer_name_leaves_the_other_alone():
 def test_shift_sets_every_param_group():
     opt = sgd(0.0, groups=2)
     opt.param_groups[0]["lr"], opt.param_groups[1]["lr"] = 0.4, 0.2
-    trainer = FakeTrainer({"gen": opt})
+    trainer = FakeTrainer(optimizers={"gen": opt})
     own = ExponentialShift("lr", 0.5)  # each group from its own value
     own.initialize(trainer)
     own(trainer)
@@ -168,7 +139,7 @@ def test_shift_sets_a_tensor_learning_rate_in_place():
     lr = torch.tensor(0.1)
     opt = torch.optim.Adam([param], lr=lr, foreach=False)
     ext = ExponentialShift("lr", 0.5)
-    trainer = FakeTrainer({"gen": opt})
+    trainer = FakeTrainer(optimizers={"gen": opt})
     ext.initialize(trainer)
     ext(trainer)
     assert opt.param_groups[0]["lr"] is lr and lr.item() == pytest.approx(0.05)
@@ -195,7 +166,7 @@ def test_linear_shift_with_optimizer_and_resume():
     run_table(ext, opt, 4, 2, FakeTrainer())  # two calls: 4.0
     new_opt = sgd(0.0)
     new_ext = LinearShift("lr", (2.0, 6.0), (1, 3), new_opt)
-    new_ext.load_state_dict(checkpoint(ext.state_dict()))
+    new_ext.load_state_dict(round_trip(ext.state_dict()))
     new_ext.initialize(FakeTrainer())
     assert lr_of(new_opt) == lr_of(opt) == 4.0
     assert isinstance(lr_of(new_opt), float)
@@ -225,7 +196,7 @@ def test_multistep_shift_resume():
     run_table(ext, opt, 3, 1)  # three calls: 2.0 * 0.1**2
     new_opt = sgd(0.0)
     new_ext = MultistepShift("lr", 0.1, [1, 3, 5], 2.0, new_opt)
-    new_ext.load_state_dict(checkpoint(ext.state_dict()))
+    new_ext.load_state_dict(round_trip(ext.state_dict()))
     new_ext.initialize(FakeTrainer())
     assert lr_of(new_opt) == pytest.approx(0.02)  # Chainer's initialize would set 2.0 here
     new_ext(FakeTrainer()), new_ext(FakeTrainer())
@@ -266,7 +237,7 @@ def test_warmup_shift_resume_mid_warmup():
     run_table(ext, opt, 1, 1)
     new_opt = sgd(0.0)
     new_ext = WarmupShift("lr", 0.0, 4, 1.0, new_opt)
-    new_ext.load_state_dict(checkpoint(ext.state_dict()))
+    new_ext.load_state_dict(round_trip(ext.state_dict()))
     new_ext.initialize(FakeTrainer())
     assert lr_of(new_opt) == 0.25
     new_ext(FakeTrainer())
@@ -291,7 +262,7 @@ def test_bad_arguments(make, message):
 
 
 def test_bad_targets_fail_at_initialize():
-    trainer = FakeTrainer({"gen": sgd(0.1), "dis": sgd(0.1)})
+    trainer = FakeTrainer(optimizers={"gen": sgd(0.1), "dis": sgd(0.1)})
     with pytest.raises(UsageError, match=r"one of the trainer's optimizers 'gen', 'dis', but given 'main'"):
         ExponentialShift("lr", 0.5, optimizer="main").initialize(trainer)
     with pytest.raises(UsageError, match=r"hyperparameter of the optimizer \(.*'lr'.*\), but given 'x'"):
@@ -302,11 +273,11 @@ def test_bad_targets_fail_at_initialize():
 
 def test_resume_with_other_optimizers_is_refused():
     ext = ExponentialShift("lr", 0.5)
-    ext.initialize(FakeTrainer({"gen": sgd(0.1)}))
+    ext.initialize(FakeTrainer(optimizers={"gen": sgd(0.1)}))
     new_ext = ExponentialShift("lr", 0.5)
-    new_ext.load_state_dict(checkpoint(ext.state_dict()))
+    new_ext.load_state_dict(round_trip(ext.state_dict()))
     with pytest.raises(UsageError, match=r"saved for optimizers with \[1\] param groups, but .* now have \[1, 1\]"):
-        new_ext.initialize(FakeTrainer({"gen": sgd(0.1), "dis": sgd(0.1)}))
+        new_ext.initialize(FakeTrainer(optimizers={"gen": sgd(0.1), "dis": sgd(0.1)}))
 
 
 def test_a_shift_of_ones_own():
@@ -347,6 +318,6 @@ def test_exponential_shift_per_epoch_in_a_trainer_and_its_resume(tmp_path):
     resumed_seen = []
     resumed = make_gan_trainer(tmp_path, 3, resumed_seen)  # fresh optimizers at 0.4 and 0.2
     resumed.extend(ExponentialShift("lr", 0.5), trigger=(1, "epoch"))
-    resumed.load_state_dict(checkpoint(trainer.state_dict()))
+    resumed.load_state_dict(round_trip(trainer.state_dict()))
     resumed.run()
     assert resumed_seen == [(0.1, 0.05), (0.1, 0.05)]  # the decay after epoch 2 holds for epoch 3

@@ -10,12 +10,12 @@ as the trainer's checkpoints do.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-import torch
+
+from tests.fakes import round_trip
 
 
 class FakeUpdater:
@@ -53,10 +53,4 @@ def make_trainer() -> Callable[..., FakeTrainer]:
 
 @pytest.fixture
 def checkpoint() -> Callable[[dict], dict]:
-    def round_trip(state: dict) -> dict:
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        buffer.seek(0)
-        return torch.load(buffer, weights_only=True)
-
     return round_trip
