@@ -100,32 +100,7 @@ def test_a_subclass_runs_through_a_trainer_with_its_class_defaults(tmp_path):
     assert EveryEpoch.name is None  # written on the instance, not the class
 
 
-# -- ExtensionEntry's rules (pytorch-pfn-extras), through extend --------------------------
-def test_name_default_name_and_a_given_name(tmp_path):
-    class Named(Extension):
-        name = "name"
-        default_name = "defalut_name"
-
-        def __call__(self, trainer):
-            pass
-
-    class Defaulted(Extension):
-        name = None
-        default_name = "defalut_name"
-
-        def __call__(self, trainer):
-            pass
-
-    trainer = make_trainer(tmp_path)
-    named, defaulted, renamed = Named(), Defaulted(), Defaulted()
-    trainer.extend(named)
-    trainer.extend(defaulted)
-    trainer.extend(renamed, name="updated")
-    assert trainer.get_extension("name") is named
-    assert trainer.get_extension("defalut_name") is defaulted
-    assert trainer.get_extension("updated") is renamed
-
-
+# -- ExtensionEntry's rules (pytorch-pfn-extras), through extend (names: tests/test_trainer_api.py) ---
 def test_priority_from_the_extension_unless_given(tmp_path):
     order = []
 
