@@ -115,7 +115,10 @@ class GANConfig(ExperimentConfig):
         "", "stop when this observed key, e.g. gen/loss or eval/fid, has not improved for --patience epochs; "
         "the generator of its best epoch is kept as checkpoints/gen_best.pt (empty: off)",
     )
-    patience: int = option(3, "epochs without improvement before --early-stopping stops the run", POSITIVE)
+    patience: int = option(
+        3, "epochs (evaluations, for an eval/ key) without improvement before --early-stopping stops the run",
+        POSITIVE,
+    )
     early_stopping_mode: str = option(
         "auto", "whether --early-stopping's key improves by going down (min) or up (max); auto: max for "
         "accuracies, min otherwise", one_of("auto", "min", "max"),

@@ -166,7 +166,7 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
     if getattr(config, "lr_decay", 1.0) != 1.0:
         trainer.extend(E.ExponentialShift("lr", config.lr_decay), trigger=(1, "epoch"))
     if getattr(config, "early_stopping", ""):
-        best = _best_value_trigger(config.early_stopping, config.early_stopping_mode)
+        best = _best_value_trigger(config.early_stopping, config.early_stopping_mode, _check_interval(config))
         # Before the stop trigger is asked: a key never observed is then reported as one
         # error line by this trigger rather than as a warning of the early stop's.
         trainer.extend(E.snapshot_object(gen, BEST_GENERATOR), trigger=best, priority=PRIORITY_STOP + 1)
@@ -175,20 +175,37 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
 BEST_GENERATOR = "gen_best.pt"
 
 
-def _best_value_trigger(key: str, mode: str) -> MaxValueTrigger | MinValueTrigger:
-    """Fires at the end of each epoch whose mean ``key`` is the best yet (auto: max for accuracies)."""
+def _best_value_trigger(key: str, mode: str, interval: tuple[int, str]) -> MaxValueTrigger | MinValueTrigger:
+    """Fires at the end of each interval whose mean ``key`` is the best yet (auto: max for accuracies)."""
     if mode == "auto":
         mode = "max" if "accuracy" in key else "min"
-    return (MaxValueTrigger if mode == "max" else MinValueTrigger)(key, trigger=(1, "epoch"))
+    return (MaxValueTrigger if mode == "max" else MinValueTrigger)(key, trigger=interval)
+
+
+def _check_interval(config: GANConfig) -> tuple[int, str]:
+    """How often ``--early-stopping``'s key is compared: every epoch, or every evaluation for ``eval/`` keys.
+
+    Raises:
+        UsageError: an ``eval/`` key without evaluations.
+    """
+    if not config.early_stopping.startswith("eval/"):
+        return (1, "epoch")
+    if not config.eval_interval:
+        raise UsageError(f"--early-stopping {config.early_stopping} watches an evaluation; pass --eval-interval N "
+                         f"to evaluate every N epochs")
+    return (config.eval_interval, "epoch")
 
 
 def stop_trigger(config: ExperimentConfig) -> TriggerLike:
-    """``(epochs, 'epoch')``, or an early stop on ``--early-stopping``'s key within as many epochs."""
+    """``(epochs, 'epoch')``, or an early stop on ``--early-stopping``'s key within as many epochs.
+
+    ``--patience`` counts comparisons: epochs, or evaluations (``--eval-interval``) for ``eval/`` keys.
+    """
     key = getattr(config, "early_stopping", "")
     if not key:
         return (config.epochs, "epoch")
     return EarlyStoppingTrigger(
-        check_trigger=(1, "epoch"), monitor=key, patience=config.patience, mode=config.early_stopping_mode,
+        check_trigger=_check_interval(config), monitor=key, patience=config.patience, mode=config.early_stopping_mode,
         max_trigger=(config.epochs, "epoch"),
     )
 

@@ -293,6 +293,8 @@ CASES = [
          "but given 1.5", id="generator average decay above one"),
     case([*FORCE, "--lr-decay", "0"], "error: --lr-decay should be more than 0 and at most 1, e.g. 0.9 (1: off), "
          "but given 0.0", id="learning-rate decay of zero"),
+    case([*FORCE, "--early-stopping", "eval/fid"], "error: --early-stopping eval/fid watches an evaluation; pass "
+         "--eval-interval N to evaluate every N epochs", id="early stopping on an evaluation that never runs"),
     case([*FORCE, "--patience", "0"], "error: --patience should be a positive integer, but given 0",
          id="zero patience"),
     case([*FORCE, "--early-stopping", "gen/loss", "--early-stopping-mode", "lowest"],

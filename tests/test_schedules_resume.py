@@ -119,3 +119,22 @@ def test_early_stopping_on_a_key_never_observed_is_one_line_after_the_first_epoc
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == ["error: Argument `key` should be a key reported in the observation, but given 'gen/los'; this "
                      "iteration's observation has dis/fake, dis/loss, dis/lr, dis/real, gen/loss, gen/lr"]
+
+
+def test_early_stopping_on_an_evaluation_compares_at_each_evaluation(recwarn):
+    from gan_ignite.recipes import stop_trigger
+    from tests.fakes import FakeTrainer
+
+    config = gan_mnist.Config(early_stopping="eval/fid", patience=2, eval_interval=2, epochs=20)
+    trigger, trainer = stop_trigger(config), FakeTrainer(iter_per_epoch=3)
+    fids = {2: 50.0, 4: 40.0, 6: 45.0, 8: 41.0, 10: 30.0}  # epoch -> FID measured at its end
+    stopped_at = None
+    for iteration in range(1, 31):
+        epoch_end = iteration % 3 == 0
+        trainer.step(lambda t: None, {"eval/fid": fids[iteration // 3]} if epoch_end and iteration // 3 in fids else {})
+        if trigger(trainer):
+            stopped_at = iteration
+            break
+    # Best 40 at epoch 4; epochs 6 and 8 do not beat it: two evaluations without improvement.
+    assert stopped_at == 24 and trigger.best == 40.0
+    assert not [w for w in recwarn if "not in observation" in str(w.message)]
