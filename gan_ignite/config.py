@@ -242,6 +242,13 @@ def _resumed(cls: type[C], values: dict[str, Any], given: set[str]) -> C:
     for name in sorted(given & saved.keys()):
         if name not in RESUMABLE and _normal(cls, name, values[name]) != _normal(cls, name, saved[name]):
             raise _changed(name, saved[name], values[name])
+    if saved.get("lr_decay", 1.0) != 1.0:  # the shift owns the rates: it would put its own back
+        for name in sorted(given & saved.keys() & {"lr", "lr_dis"}):
+            if values[name] != saved[name]:
+                raise UsageError(
+                    f"--resume: the run decays its learning rates (--lr-decay {saved['lr_decay']}), which go on "
+                    f"from where they were; leave {flag(name)} out to continue the run, or start a new run"
+                )
     try:
         return cls(**{**values, **{k: v for k, v in saved.items() if k not in given}})
     except OptionError as exc:

@@ -145,9 +145,7 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
     """
     device = config.resolved_device()
     trainer.extend(E.LogReport(trigger=(1, "epoch")))
-    loss = getattr(trainer.update_fn, "loss", None)  # says whether D's outputs are probabilities
-    interval = (config.log_interval, "iteration")
-    trainer.extend(E.DivergenceCheck(gen, z_dim, interval=interval, loss=loss, device=device))
+    trainer.extend(E.DivergenceCheck(gen, z_dim, interval=(config.log_interval, "iteration"), device=device))
     sample_gen = sampling_generator(trainer, config, gen)
     evaluating = getattr(config, "eval_interval", 0) > 0
     trainer.extend(E.PrintReport(REPORT_KEYS[:-1] + EVAL_REPORT_KEYS + REPORT_KEYS[-1:] if evaluating else REPORT_KEYS))

@@ -62,7 +62,7 @@ from gan_ignite.reporting import Reporter
 from gan_ignite.run_dir import resolve_path
 from gan_ignite.sampling import ResumableSampler
 from gan_ignite.stopping import as_stop_trigger, bound_iterations, ignite_bound
-from gan_ignite.triggers import IntervalTrigger, TriggerLike, get_trigger
+from gan_ignite.triggers import IntervalTrigger, TriggerLike, get_trigger, load_trigger_state, without_saved_state
 from gan_ignite.updater_view import UpdaterView
 
 __all__ = ["Trainer", "TrainingInterrupted", "PRIORITY_STOP"]
@@ -128,6 +128,7 @@ class Trainer:
         self.update_fn = update_fn
         self.updater = UpdaterView(self)
         self.loader = loader
+        _check_length(loader)
         self.stop_trigger = as_stop_trigger(stop_trigger)
         self.out = resolve_path(out, "Argument `out`")
         self.models = dict(models if models is not None else getattr(update_fn, "models", {}))
@@ -303,7 +304,7 @@ class Trainer:
         self.observation = {}
         with self.reporter.scope(self.observation):
             # What the update function returns joins what was reported during it.
-            self.observation.update(self.update_fn(engine, batch))
+            self.observation.update(self.update_fn(engine, batch) or {})  # Chainer's update_core returns nothing
         return self.observation
 
     @property
@@ -450,9 +451,12 @@ class Trainer:
         for name, ext_state in state["extensions"].items():
             if name in self._extensions:
                 self._extensions[name].extension.load_state_dict(ext_state)
-        for name, trigger_state in state.get("triggers", {}).items():
-            if name in self._extensions and hasattr(self._extensions[name].trigger, "load_state_dict"):
-                self._extensions[name].trigger.load_state_dict(trigger_state)
+        saved_triggers = state.get("triggers", {})
+        for name, entry in self._extensions.items():
+            if name in saved_triggers:
+                load_trigger_state(entry.trigger, saved_triggers[name])
+            elif "triggers" not in state:
+                without_saved_state(entry.trigger)
 
     def to_save(self) -> dict[str, Any]:
         """What a checkpoint of this trainer holds: itself and the update function's ``to_save``.
@@ -464,3 +468,18 @@ class Trainer:
         if saved is None:
             saved = {**self.models, **{f"opt_{name}": opt for name, opt in self.optimizers.items()}}
         return {"trainer": self, **dict(saved)}
+
+
+def _check_length(loader: Iterable) -> None:
+    """Refuse a loader without a length: epochs (triggers, the log, the stop) need one.
+
+    Ignite would learn the epoch length only after the first epoch's last batch, so epoch
+    triggers would fire one iteration late, and never in a one-epoch run.
+    """
+    try:
+        len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        raise UsageError(
+            f"Argument `loader` should have a length (epochs are counted in its batches), but given a "
+            f"{type(loader).__name__}; pass a DataLoader over a map-style dataset, or a list"
+        ) from None

@@ -424,3 +424,21 @@ def test_the_check_does_not_change_training(tmp_path):
 def test_bad_arguments(options, message):
     with pytest.raises(UsageError, match=f"^{re.escape(message)}$"):
         E.DivergenceCheck(**options)
+
+
+def test_without_a_loss_the_winning_check_follows_the_update_functions_loss(tmp_path):
+    from gan_ignite.losses import get_loss
+
+    class Update:
+        def __init__(self, name):
+            self.loss = get_loss(name)
+
+        def __call__(self, engine, batch):
+            return {"dis/loss": 1.0}
+
+    for name, expected in (("gan", True), ("lsgan", False)):
+        check = E.DivergenceCheck()
+        trainer = Trainer(Update(name), [0], stop_trigger=(1, "iteration"), out=tmp_path / name)
+        trainer.extend(check)
+        trainer.run()
+        assert check.dis_wins is expected, name

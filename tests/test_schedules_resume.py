@@ -138,3 +138,11 @@ def test_early_stopping_on_an_evaluation_compares_at_each_evaluation(recwarn):
     # Best 40 at epoch 4; epochs 6 and 8 do not beat it: two evaluations without improvement.
     assert stopped_at == 24 and trigger.best == 40.0
     assert not [w for w in recwarn if "not in observation" in str(w.message)]
+
+
+def test_a_decaying_run_refuses_new_learning_rates_at_resume(stopped, capsys):
+    with pytest.raises(SystemExit):
+        gan_mnist.main([*OPTIONS, "--out", str(stopped), "--resume", "--lr", "1e-3"])
+    assert capsys.readouterr().err == (
+        "error: --resume: the run decays its learning rates (--lr-decay 0.5), which go on from where they were; "
+        "leave --lr out to continue the run, or start a new run\n")

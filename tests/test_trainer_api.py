@@ -840,3 +840,59 @@ def test_snapshot_priority_extensions_run_after_every_trigger_was_asked(tmp_path
     trainer.run()
     assert events == [("first", 2), ("second", 2), ("first", 4), ("second", 4)]
     assert states == [2, 4]  # "second"'s trigger had been asked when "first" saved
+
+
+def test_a_checkpoint_without_trigger_state_resumes_without_firing_again(tmp_path):
+    """A checkpoint written before triggers kept state: the triggers take their previous call
+    to be the iteration before the next one (Chainer's guess) instead of iteration 0."""
+    from gan_ignite import extensions as E
+
+    def build(out):
+        trainer = Trainer(lambda engine, batch: {"loss": float(batch)}, [1, 2, 3, 4], stop_trigger=(2, "epoch"),
+                          out=out)
+        trainer.extend(E.LogReport(trigger=(1, "epoch")))
+        trainer.extend(lambda t: None, name="every_epoch", trigger=(1, "epoch"))
+        return trainer
+
+    first = build(tmp_path / "a")
+    first.stop_trigger = first.stop_trigger.__class__(1, "epoch")
+    first.run()
+    state = first.state_dict()
+    del state["triggers"]
+    del state["extensions"]["LogReport"]["trigger"]
+    calls = []
+    again = build(tmp_path / "b")
+    again.extend(lambda t: calls.append(t.iteration), name="probe", trigger=(1, "epoch"))
+    again.load_state_dict(state)
+    again.run()
+    assert [e["iteration"] for e in again.get_extension("LogReport").log] == [4, 8]  # none at 5
+    assert calls == [8]
+
+
+def test_log_report_called_before_training_makes_an_entry_of_its_own(tmp_path):
+    from gan_ignite import extensions as E
+
+    trainer = Trainer(lambda engine, batch: {"loss": float(batch)}, [1, 2], stop_trigger=(1, "epoch"), out=tmp_path)
+    trainer.extend(E.observe_value("val/x", lambda t: 42.0), call_before_training=True)
+    trainer.extend(E.LogReport(), call_before_training=True)
+    trainer.run()
+    log = trainer.get_extension("LogReport").log
+    assert [(e["iteration"], e.get("val/x"), e.get("loss")) for e in log] == [(0, 42.0, None), (2, 42.0, 1.5)]
+
+
+def test_an_update_function_that_only_reports_returns_nothing(tmp_path):
+    from gan_ignite.reporting import report
+
+    def update_core(engine, batch):  # Chainer's update_core: it reports and returns None
+        report({"main/loss": float(batch)})
+
+    trainer = Trainer(update_core, [1, 2], stop_trigger=(2, "iteration"), out=tmp_path)
+    trainer.run()
+    assert trainer.observation == {"main/loss": 2.0}
+
+
+def test_a_loader_without_a_length_is_refused(tmp_path):
+    from gan_ignite.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"^Argument `loader` should have a length .* but given a generator; "):
+        Trainer(lambda engine, batch: {}, (b for b in [1, 2]), out=tmp_path)

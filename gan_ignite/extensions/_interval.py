@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from gan_ignite.reporting import DictSummary
-from gan_ignite.triggers import TriggerLike, get_trigger
+from gan_ignite.triggers import TriggerLike, get_trigger, load_trigger_state, without_saved_state
 
 if TYPE_CHECKING:
     from gan_ignite.trainer import Trainer
@@ -35,8 +35,13 @@ class IntervalMeans:
         self._summary.add(observation)
 
     def end(self, trainer: Trainer) -> dict[str, float] | None:
-        """The interval's means if it ends at this call (and a new one starts), else ``None``."""
-        if not self.trigger(trainer):
+        """The interval's means if it ends at this call (and a new one starts), else ``None``.
+
+        Before training (an extension registered with ``call_before_training``) an
+        interval always ends, without asking the trigger, as Chainer's LogReport does:
+        what was observed before the first iteration is a record of its own.
+        """
+        if not trainer.is_before_training and not self.trigger(trainer):
             return None
         means, self._summary = self._summary.compute_mean(), DictSummary()
         return means
@@ -49,8 +54,10 @@ class IntervalMeans:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._summary.load_state_dict(_summary_state(state["summary"]))
-        if "trigger" in state and hasattr(self.trigger, "load_state_dict"):
-            self.trigger.load_state_dict(state["trigger"])
+        if "trigger" in state:
+            load_trigger_state(self.trigger, state["trigger"])
+        else:  # a checkpoint from before triggers kept state
+            without_saved_state(self.trigger)
 
 
 def _summary_state(state: Mapping[str, Any]) -> Mapping[str, Any]:

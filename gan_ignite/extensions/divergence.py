@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from gan_ignite.errors import DivergenceError, UsageError, quiet_engine_echo
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
 from gan_ignite.extensions.snapshot import latest_checkpoint
-from gan_ignite.triggers import get_trigger
+from gan_ignite.triggers import get_trigger, load_trigger_state, without_saved_state
 
 if TYPE_CHECKING:
     from gan_ignite.trainer import Trainer
@@ -94,7 +94,8 @@ class DivergenceCheck(Extension):
         patience: consecutive intervals a condition must hold before it warns.
         dis_wins: whether to check for a winning discriminator; ``None`` decides from
             ``loss`` (only where it says D's outputs are probabilities).
-        loss: the run's :class:`~gan_ignite.losses.GANLoss`, read when ``dis_wins`` is ``None``.
+        loss: the run's :class:`~gan_ignite.losses.GANLoss`, read when ``dis_wins`` is
+            ``None``; by default the update function's ``loss`` (a GANUpdater's).
         real_above: D(x) above this counts as "D is sure real images are real".
         fake_below: D(G(z)) below this counts as "D is sure samples are fake".
         diversity_below: ``gen/diversity`` below this counts as collapsed.
@@ -138,7 +139,8 @@ class DivergenceCheck(Extension):
         self.gen = gen
         self.interval = interval
         self._interval = get_trigger(interval)
-        self.dis_wins = reports_probabilities(loss) if dis_wins is None else dis_wins
+        self.dis_wins = dis_wins
+        self.loss = loss
         self.real_above, self.fake_below, self.diversity_below = real_above, fake_below, diversity_below
         self.check_weights = check_weights
         self.observe_diversity = observe_diversity
@@ -152,6 +154,10 @@ class DivergenceCheck(Extension):
         self._sums = [0.0, 0.0, 0]  # dis/real, dis/fake, iterations of the open interval
 
     def initialize(self, trainer: Trainer) -> None:
+        if self.dis_wins is None:
+            # The loss given, else the update function's own (a GANUpdater's ``loss``).
+            loss = self.loss if self.loss is not None else getattr(trainer.update_fn, "loss", None)
+            self.dis_wins = reports_probabilities(loss)
         # A DivergenceError is reported once, by whoever catches it; Ignite would log it too.
         quiet_engine_echo(trainer.engine.logger)
 
@@ -255,8 +261,10 @@ class DivergenceCheck(Extension):
             self._stretches[key].count = int(count)
         real, fake, count = state["sums"]
         self._sums = [float(real), float(fake), int(count)]
-        if "interval" in state and hasattr(self._interval, "load_state_dict"):
-            self._interval.load_state_dict(state["interval"])
+        if "interval" in state:
+            load_trigger_state(self._interval, state["interval"])
+        else:  # a checkpoint from before triggers kept state
+            without_saved_state(self._interval)
 
 
 def reports_probabilities(loss: object) -> bool:

@@ -157,7 +157,7 @@ class _EitherTrigger:
         return {"triggers": [trigger.state_dict() for trigger in self.triggers]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for trigger, saved in zip(self.triggers, state["triggers"]):
+        for trigger, saved in zip(self.triggers, state.get("triggers", [{}, {}])):
             trigger.load_state_dict(saved)
 
 

@@ -32,6 +32,7 @@ from gan_ignite.triggers.interval import (
     get_trigger,
     load_trigger_state,
     trigger_state,
+    without_saved_state,
 )
 from gan_ignite.triggers.manual_schedule import ManualScheduleTrigger
 from gan_ignite.triggers.once import OnceTrigger
@@ -44,6 +45,7 @@ __all__ = [
     "get_trigger",
     "trigger_state",
     "load_trigger_state",
+    "without_saved_state",
     "IntervalTrigger",
     "ManualScheduleTrigger",
     "BestValueTrigger",

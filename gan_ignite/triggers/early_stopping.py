@@ -90,7 +90,11 @@ class EarlyStoppingTrigger:
             # Chainer's rule: the check is skipped and the summary kept for the next one.
             warnings.warn(f"{self.monitor} is not in observation")
             return False
-        current = float(self._summary.compute_mean()[self.monitor])
+        means = self._summary.compute_mean()
+        if self.monitor not in means:
+            raise UsageError(f"Argument `monitor` should name a scalar observation, but {self.monitor!r} is "
+                             f"{type(observation[self.monitor]).__name__} {_shape(observation[self.monitor])}")
+        current = float(means[self.monitor])
         self._summary = DictSummary()
         if self._compare(current, self.best):
             self.best, self.count = current, 0
@@ -121,3 +125,8 @@ class EarlyStoppingTrigger:
         self._summary.load_state_dict(state["summary"])
         load_trigger_state(self._interval_trigger, state["interval_trigger"])
         self._max_trigger.load_state_dict(state["max_trigger"])
+
+
+def _shape(value: object) -> str:
+    shape = getattr(value, "shape", None)
+    return f"of shape {tuple(shape)}" if shape is not None else repr(value)

@@ -321,3 +321,28 @@ def test_exponential_shift_per_epoch_in_a_trainer_and_its_resume(tmp_path):
     resumed.load_state_dict(round_trip(trainer.state_dict()))
     resumed.run()
     assert resumed_seen == [(0.1, 0.05), (0.1, 0.05)]  # the decay after epoch 2 holds for epoch 3
+
+
+def test_a_finished_warm_up_does_not_put_its_value_back_over_the_next_shift(tmp_path):
+    """WarmupShift hands over to a MultistepShift after 3 iterations; killed at iteration 6 and
+    resumed, the learning rate must be the multistep's."""
+
+    def run(stop, state=None):
+        opt = sgd(1.0)
+        trainer = Trainer(lambda engine, batch: {}, [0] * 4, stop_trigger=(stop, "iteration"), out=tmp_path,
+                          optimizers={"main": opt})
+        # The multistep first: in initialize, the warm-up's would come last and win.
+        trainer.extend(MultistepShift("lr", 0.1, [1], 1.0), trigger=(4, "iteration"))
+        trainer.extend(WarmupShift("lr", 0.1, 3, 1.0))
+        seen = []
+        trainer.extend(lambda t: seen.append(round(lr_of(opt), 6)), name="probe", priority=400)
+        if state is not None:
+            trainer.load_state_dict(round_trip(state))
+        trainer.run()
+        return seen, trainer.state_dict()
+
+    whole, _ = run(8)
+    first, state = run(6)
+    rest, _ = run(8, state)
+    assert first + rest == whole
+    assert whole[-2:] == [0.1, 0.1]

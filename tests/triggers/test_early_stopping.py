@@ -125,3 +125,13 @@ def test_training_length_and_verbose(make_trainer, capsys):
 def test_bad_arguments(kwargs, message):
     with pytest.raises(UsageError, match=message):
         EarlyStoppingTrigger(**kwargs)
+
+
+def test_a_monitored_value_that_is_not_a_scalar_is_one_clear_error(make_trainer):
+    trainer = make_trainer(iter_per_epoch=1)
+    trigger = EarlyStoppingTrigger(monitor="c", check_trigger=(1, "iteration"))
+    trainer.updater.update()
+    trainer.observation = {"c": torch.tensor([1.5])}
+    with pytest.raises(UsageError, match=r"^Argument `monitor` should name a scalar observation, but 'c' is Tensor "
+                                         r"of shape \(1,\)$"):
+        trigger(trainer)

@@ -112,8 +112,9 @@ class Shift(Extension):
 
     def initialize(self, trainer: Trainer) -> None:
         targets = self._targets(trainer)
-        if self._last_values is not None:  # resuming: put back what this extension set last
-            self._apply(targets, self._last_values)
+        if self._last_values is not None:  # resuming: put back what this extension set last,
+            if self._sets_a_value():  # unless its schedule ended (a warm-up handed over to another shift)
+                self._apply(targets, self._last_values)
         else:
             self._shift(targets)
 
@@ -133,6 +134,9 @@ class Shift(Extension):
                 f"groups, but its optimizers now have {shape}; shift the same optimizers as the saved run"
             )
         return targets
+
+    def _sets_a_value(self) -> bool:
+        return all(self.value(self._t, start) is not None for starts in self._starts or [] for start in starts)
 
     def _shift(self, targets: list[Optimizer]) -> None:
         values = [[self.value(self._t, start) for start in starts] for starts in self._starts or []]
