@@ -75,12 +75,12 @@ class Evaluation(Extension):
             return
         from ignite.handlers import Checkpoint
 
-        from gan_ignite.extensions.snapshot import CHECKPOINT_DIR, _SafeDiskSaver, _to_save
+        from gan_ignite.extensions.snapshot import CHECKPOINT_DIR, SafeDiskSaver, snapshot_contents
 
         self._best = Checkpoint(
-            _to_save(trainer),
+            snapshot_contents(trainer),
             # Deletes the previous best only once the new one is written: a kill keeps one.
-            _SafeDiskSaver(trainer.out / CHECKPOINT_DIR),
+            SafeDiskSaver(trainer.out / CHECKPOINT_DIR),
             filename_prefix="best_fid",
             filename_pattern="{filename_prefix}_{name}_{global_step}.{ext}",
             score_function=lambda engine: -self.last["fid"],  # Checkpoint keeps the highest score

@@ -44,7 +44,7 @@ from gan_ignite.weights import first_line, load_weights
 
 __all__ = [
     "Snapshot", "snapshot", "snapshot_trigger", "latest_checkpoint", "latest_verified_checkpoint",
-    "verify_checkpoint", "load_snapshot", "no_space_left", "CHECKPOINT_DIR",
+    "verify_checkpoint", "load_snapshot", "no_space_left", "CHECKPOINT_DIR", "SafeDiskSaver", "snapshot_contents",
 ]
 
 CHECKPOINT_DIR = CHECKPOINTS
@@ -169,7 +169,7 @@ def _remove_temporary_files(dirname: Path) -> None:
                 path.unlink()
 
 
-class _SafeDiskSaver(DiskSaver):
+class SafeDiskSaver(DiskSaver):
     """Ignite's ``DiskSaver`` that deletes rotated-out files only after a write succeeds.
 
     ``Checkpoint`` removes the oldest file *before* saving the new one: a kill in between
@@ -211,7 +211,8 @@ def no_space_left(written: str | Path, dirname: Path) -> str:
     return f"no space left on device while writing {written}; {kept}; free space and resume"
 
 
-def _to_save(trainer: Trainer) -> dict[str, Any]:
+def snapshot_contents(trainer: Trainer) -> dict[str, Any]:
+    """What a snapshot of ``trainer`` saves: its ``to_save()`` and the RNG states."""
     return {**trainer.to_save(), "rng": RNGStates()}
 
 
@@ -233,7 +234,7 @@ def load_snapshot(trainer: Trainer, path: str | Path, keep_hyperparameters: bool
     import torch
 
     state = load_weights(path, "checkpoint", remedy="delete it to resume from an earlier one")
-    to_load = _to_save(trainer)
+    to_load = snapshot_contents(trainer)
     mismatch = _network_mismatch(to_load, state) if isinstance(state, dict) else None
     optimizers = [o for o in to_load.values() if isinstance(o, torch.optim.Optimizer)] if keep_hyperparameters else []
     built = [[{k: v for k, v in group.items() if k != "params"} for group in o.param_groups] for o in optimizers]
@@ -306,8 +307,8 @@ class Snapshot(Extension):
         dirname = trainer.out / self.dirname
         _remove_temporary_files(dirname)
         self._checkpoint = Checkpoint(
-            _to_save(trainer),
-            _SafeDiskSaver(dirname),
+            snapshot_contents(trainer),
+            SafeDiskSaver(dirname),
             n_saved=self.n_saved,
             global_step_transform=lambda engine, _: engine.state.iteration,
         )

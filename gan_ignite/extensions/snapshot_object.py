@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from gan_ignite.errors import UsageError
 from gan_ignite.extensions.extension import PRIORITY_SNAPSHOT, Extension
-from gan_ignite.extensions.snapshot import _SafeDiskSaver
+from gan_ignite.extensions.snapshot import SafeDiskSaver
 from gan_ignite.run_dir.layout import CHECKPOINTS, OBJECT_SNAPSHOT_FILE, RESERVED_CHECKPOINT_FILE
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class SnapshotObject(Extension):
         self.filename = filename
         self.n_retains = n_retains
         self._written: list[str] = []  # the names this extension wrote and kept, oldest first
-        self._saver: _SafeDiskSaver | None = None
+        self._saver: SafeDiskSaver | None = None
 
     @property
     def default_name(self) -> str:
@@ -109,7 +109,7 @@ class SnapshotObject(Extension):
     def __call__(self, trainer: Trainer) -> None:
         name = self.format_name(trainer)
         if self._saver is None:
-            self._saver = _SafeDiskSaver(trainer.out / CHECKPOINTS)
+            self._saver = SafeDiskSaver(trainer.out / CHECKPOINTS)
         kept = [n for n in self._written if n != name] + [name]
         doomed = kept[: -self.n_retains] if self.n_retains is not None else []
         for old in doomed:
