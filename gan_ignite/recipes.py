@@ -155,8 +155,9 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
     if evaluating:
         trainer.extend(evaluation(config, sample_gen, z_dim), trigger=(config.eval_interval, "epoch"))
     trainer.extend(E.TensorBoardReport(trigger=(config.log_interval, "iteration")))
-    trainer.extend(E.PlotReport(["dis/loss", "gen/loss"], filename=LOSS_PLOT))
-    trainer.extend(E.PlotReport(["dis/real", "dis/fake"], filename=DIS_OUTPUT_PLOT))
+    # The plots draw the LogReport's entries rather than average every iteration again.
+    trainer.extend(E.PlotReport(["dis/loss", "gen/loss"], filename=LOSS_PLOT, log_report="LogReport"))
+    trainer.extend(E.PlotReport(["dis/real", "dis/fake"], filename=DIS_OUTPUT_PLOT, log_report="LogReport"))
     snapshots = snapshot_trigger(config.snapshot_interval, config.snapshot_iterations)
     trainer.extend(E.snapshot(n_saved=config.n_saved), trigger=snapshots)
     for name in trainer.optimizers:

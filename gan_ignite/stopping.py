@@ -40,7 +40,7 @@ def as_stop_trigger(stop_trigger: TriggerLike) -> Callable[..., bool]:
     return IntervalTrigger(length, unit)
 
 
-def ignite_bound(stop_trigger: Callable[..., bool], epoch_length: int | None) -> dict[str, int]:
+def ignite_bound(stop_trigger: Callable[..., bool], epoch_length: int) -> dict[str, int]:
     """Ignite's ``max_epochs`` or ``max_iters`` for the stop trigger's training length."""
     length = getattr(stop_trigger, "get_training_length", None)
     if length is None:
@@ -50,15 +50,13 @@ def ignite_bound(stop_trigger: Callable[..., bool], epoch_length: int | None) ->
         return {"max_iters": int(period)}
     if float(period).is_integer():
         return {"max_epochs": int(period)}
-    if not epoch_length:
-        raise UsageError(f"A stop trigger of {period} epochs needs a loader with a length")
     # The first iteration at or past the fraction, as an interval trigger fires.
     return {"max_iters": math.ceil(period * epoch_length - 1e-9)}
 
 
-def bound_iterations(stop_trigger: Callable[..., bool], epoch_length: int | None) -> float:
-    """The iteration at which Ignite's bound ends the run (``inf`` when unknown)."""
+def bound_iterations(stop_trigger: Callable[..., bool], epoch_length: int) -> float:
+    """The iteration at which Ignite's bound ends the run."""
     bound = ignite_bound(stop_trigger, epoch_length)
     if "max_iters" in bound:
         return bound["max_iters"]
-    return bound["max_epochs"] * (epoch_length or math.inf)
+    return bound["max_epochs"] * epoch_length

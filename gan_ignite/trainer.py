@@ -62,7 +62,7 @@ from gan_ignite.reporting import Reporter
 from gan_ignite.run_dir import resolve_path
 from gan_ignite.sampling import ResumableSampler
 from gan_ignite.stopping import as_stop_trigger, bound_iterations, ignite_bound
-from gan_ignite.triggers import IntervalTrigger, TriggerLike, get_trigger, load_trigger_state, without_saved_state
+from gan_ignite.triggers import IntervalTrigger, TriggerLike, get_trigger, load_trigger_state, trigger_state, without_saved_state
 from gan_ignite.updater_view import UpdaterView
 
 __all__ = ["Trainer", "TrainingInterrupted", "PRIORITY_STOP"]
@@ -155,14 +155,9 @@ class Trainer:
 
     # -- progress ----------------------------------------------------------------------
     @property
-    def epoch_length(self) -> int | None:
+    def epoch_length(self) -> int:
         """Iterations per epoch: the engine's, or the loader's length before a run."""
-        if self.engine.state.epoch_length:
-            return self.engine.state.epoch_length
-        try:
-            return len(self.loader)  # type: ignore[arg-type]
-        except TypeError:
-            return None
+        return self.engine.state.epoch_length or len(self.loader)  # type: ignore[arg-type]
 
     @property
     def iteration(self) -> int:
@@ -404,10 +399,7 @@ class Trainer:
         snapshot: Ignite would end each epoch after the old number of batches, and the
         sampler's place in the epoch would point elsewhere.
         """
-        try:
-            now = len(self.loader)  # type: ignore[arg-type]
-        except TypeError:  # an iterable without a length: nothing to compare
-            return
+        now = len(self.loader)  # type: ignore[arg-type]
         saved = self.engine.state.epoch_length
         if self.engine.state.iteration and saved is not None and saved != now:
             raise UsageError(
@@ -427,15 +419,10 @@ class Trainer:
                 for name, entry in self._extensions.items()
                 if hasattr(entry.extension, "state_dict")
             },
-            "triggers": {
-                name: entry.trigger.state_dict()
-                for name, entry in self._extensions.items()
-                if hasattr(entry.trigger, "state_dict")
-            },
+            "triggers": {name: trigger_state(entry.trigger) for name, entry in self._extensions.items()},
+            "stop_trigger": trigger_state(self.stop_trigger),
             "stopped_at": self._stopped_at,
         }
-        if hasattr(self.stop_trigger, "state_dict"):
-            state["stop_trigger"] = self.stop_trigger.state_dict()
         if self.sampler is not None:
             state["sampler"] = self.sampler.state_dict()
         return state
@@ -446,8 +433,8 @@ class Trainer:
         self._stopped_at = state.get("stopped_at")
         if self.sampler is not None and "sampler" in state:  # older checkpoints have none
             self.sampler.load_state_dict(state["sampler"])
-        if "stop_trigger" in state and hasattr(self.stop_trigger, "load_state_dict"):
-            self.stop_trigger.load_state_dict(state["stop_trigger"])
+        if "stop_trigger" in state:
+            load_trigger_state(self.stop_trigger, state["stop_trigger"])
         for name, ext_state in state["extensions"].items():
             if name in self._extensions:
                 self._extensions[name].extension.load_state_dict(ext_state)

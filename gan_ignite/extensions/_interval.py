@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from gan_ignite.reporting import DictSummary
-from gan_ignite.triggers import TriggerLike, get_trigger, load_trigger_state, without_saved_state
+from gan_ignite.triggers import TriggerLike, get_trigger, load_trigger_state, trigger_state, without_saved_state
 
 if TYPE_CHECKING:
     from gan_ignite.trainer import Trainer
@@ -47,10 +47,7 @@ class IntervalMeans:
         return means
 
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"summary": self._summary.state_dict()}
-        if hasattr(self.trigger, "state_dict"):
-            state["trigger"] = self.trigger.state_dict()
-        return state
+        return {"summary": self._summary.state_dict(), "trigger": trigger_state(self.trigger)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._summary.load_state_dict(_summary_state(state["summary"]))

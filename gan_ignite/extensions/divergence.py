@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from gan_ignite.errors import DivergenceError, UsageError, quiet_engine_echo
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
 from gan_ignite.extensions.snapshot import latest_checkpoint
-from gan_ignite.triggers import get_trigger, load_trigger_state, without_saved_state
+from gan_ignite.triggers import get_trigger, load_trigger_state, trigger_state, without_saved_state
 
 if TYPE_CHECKING:
     from gan_ignite.trainer import Trainer
@@ -251,10 +251,11 @@ class DivergenceCheck(Extension):
 
     # -- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        state = {"counts": {k: s.count for k, s in self._stretches.items()}, "sums": list(self._sums)}
-        if hasattr(self._interval, "state_dict"):
-            state["interval"] = self._interval.state_dict()
-        return state
+        return {
+            "counts": {k: s.count for k, s in self._stretches.items()},
+            "sums": list(self._sums),
+            "interval": trigger_state(self._interval),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         for key, count in state["counts"].items():

@@ -89,7 +89,7 @@ class PlotReport(Extension):
 
     def __call__(self, trainer: Trainer) -> None:
         if self.log_report is None:
-            self._means.add(trainer.observation)
+            self._means.add({k: v for k, v in trainer.observation.items() if k in self.y_keys})
             means = self._means.end(trainer)
             if means is None:
                 return

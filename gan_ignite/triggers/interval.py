@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 
     from gan_ignite.trainer import Trainer
 
-__all__ = ["IntervalTrigger", "TriggerLike", "UNITS", "get_trigger", "trigger_state", "load_trigger_state"]
+__all__ = [
+    "IntervalTrigger", "TriggerLike", "UNITS", "get_trigger", "trigger_state", "load_trigger_state",
+    "without_saved_state",
+]
 
 UNITS = ("epoch", "iteration")
 
@@ -97,23 +100,18 @@ class _PreviousCall:
         return {"previous_iteration": self._previous_iteration, "previous_epoch_detail": self._previous_epoch_detail}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        name = type(self).__name__
-        if "previous_iteration" in state:
-            self._previous_iteration = int(state["previous_iteration"])
-        else:
-            warnings.warn(
-                f"The previous iteration of {name} was not saved: it guesses it from the current one, "
-                "which is wrong if the trigger is not called every iteration"
-            )
-            self._previous_iteration = -1
-        if "previous_epoch_detail" in state:
-            self._previous_epoch_detail = float(state["previous_epoch_detail"])
-        else:
-            warnings.warn(
-                f"The previous epoch_detail of {name} was not saved: it uses the updater's, "
-                "which is wrong if the trigger is not called every iteration"
-            )
-            self._previous_epoch_detail = -1.0
+        self._previous_iteration = int(self._saved(state, "previous_iteration", "guesses it from the current one"))
+        self._previous_epoch_detail = float(self._saved(state, "previous_epoch_detail", "uses the updater's"))
+
+    def _saved(self, state: Mapping[str, Any], key: str, guess: str) -> float:
+        """``state[key]``, or -1 (guess at the next call) with a warning when it was not saved."""
+        if key in state:
+            return state[key]
+        warnings.warn(
+            f"The {key.replace('_', ' ')} of {type(self).__name__} was not saved: it {guess}, "
+            "which is wrong if the trigger is not called every iteration"
+        )
+        return -1
 
 
 class IntervalTrigger(_PreviousCall):
