@@ -121,9 +121,14 @@ class SnapshotObject(Extension):
         return {"filename": self.filename, "written": list(self._written)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        # Names another template wrote are not this extension's to rotate.
+        # Names another template wrote are not this extension's to rotate; and a checkpoint
+        # is a file anyone may have crafted: only a plain name of this extension's kind is
+        # ever deleted (no path, never one of the trainer's own snapshots).
         if state.get("filename") == self.filename:
-            self._written = [str(name) for name in state.get("written", [])]
+            self._written = [
+                name for name in map(str, state.get("written", []))
+                if OBJECT_SNAPSHOT_FILE.match(name) and not RESERVED_CHECKPOINT_FILE.match(name)
+            ]
 
 
 def snapshot_object(target: Any, filename: str, n_retains: int | None = None) -> SnapshotObject:

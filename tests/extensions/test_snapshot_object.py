@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,6 +30,7 @@ from gan_ignite.extensions.snapshot import verify_checkpoint
 from gan_ignite.extensions.snapshot_object import SnapshotObject, snapshot_object
 from gan_ignite.run_dir.layout import CHECKPOINTS, ENTRIES, read_marker, removable_files, write_marker
 from gan_ignite.trainer import Trainer
+from tests.fakes import round_trip
 
 
 def fake_trainer(out: Path, iteration: int = 0, epoch: int = 0) -> SimpleNamespace:
@@ -48,14 +48,6 @@ def assert_same_state(loaded: dict, expected: dict) -> None:
     assert loaded.keys() == expected.keys()
     for key in expected:
         torch.testing.assert_close(loaded[key], expected[key], rtol=0, atol=0)
-
-
-def round_trip(state: dict) -> dict:
-    """What a checkpoint does to an extension's state: torch.save, then a weights-only load."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True)
 
 
 # -- the file ----------------------------------------------------------------------------
@@ -162,6 +154,19 @@ def test_the_state_of_another_template_is_not_adopted(tmp_path):
     gen_ext.load_state_dict(dis_ext.state_dict())  # e.g. swapped by a hand-made `name`
     gen_ext(fake_trainer(tmp_path, iteration=2))
     assert files(tmp_path) == ["dis_1.pt", "dis_1.pt.sha256", "gen_2.pt", "gen_2.pt.sha256"]
+
+
+def test_a_crafted_state_cannot_make_it_delete_files_it_did_not_write(tmp_path):
+    outside = tmp_path / "precious.pt"
+    outside.write_bytes(b"keep")
+    ext = snapshot_object(nn.Linear(1, 1), "gen_{.updater.iteration}.pt", n_retains=1)
+    ext(fake_trainer(tmp_path, iteration=1))
+    (tmp_path / CHECKPOINTS / "checkpoint_2.pt").write_bytes(b"the trainer's")
+    ext.load_state_dict({"filename": "gen_{.updater.iteration}.pt",
+                         "written": ["../precious.pt", "checkpoint_2.pt", "gen_1.pt"]})
+    ext(fake_trainer(tmp_path, iteration=2))
+    assert outside.read_bytes() == b"keep"
+    assert files(tmp_path) == ["checkpoint_2.pt", "gen_2.pt", "gen_2.pt.sha256"]
 
 
 # -- bad arguments -----------------------------------------------------------------------
