@@ -1,4 +1,8 @@
-"""DivergenceCheck: NaN/inf stops the run before anything of it is saved; warnings once per stretch."""
+"""DivergenceCheck: NaN/inf stops the run before anything of it is saved; warnings once per stretch.
+
+FiniteGuard and TrainingHealth on their own: tests/extensions/test_finite_guard.py and
+tests/extensions/test_training_health.py.
+"""
 
 import hashlib
 import io
@@ -132,7 +136,7 @@ class Step:
                          [("0.weight", math.inf, "inf"), ("1.running_var", math.nan, "nan")])
 def test_a_non_finite_weight_or_buffer_stops_the_run_though_the_losses_are_finite(tmp_path, tensor_name, value, kind):
     trainer = Trainer(Step(3, tensor_name, value), [0, 1, 2, 3], stop_trigger=(1, "epoch"), out=tmp_path)
-    trainer.extend(E.DivergenceCheck())
+    trainer.extend(E.DivergenceCheck(interval=(3, "iteration")))  # weights are checked at the interval's end
     with pytest.raises(DivergenceError, match=rf"^the weight gen\.{tensor_name} became {kind} at iteration 3 "):
         trainer.run()
 

@@ -63,7 +63,7 @@ def test_average_follows_the_recurrence_and_writers_see_the_iterations_update(tm
 def test_a_non_finite_step_stops_the_run_before_it_reaches_the_average(tmp_path):
     update = Scripted([1.0, 2.0, math.nan, 4.0])
     trainer = Trainer(update, list(range(4)), stop_trigger=(1, "epoch"), out=tmp_path)
-    trainer.extend(E.DivergenceCheck(update.gen, z_dim=1))
+    trainer.extend(E.FiniteGuard())
     ema = E.EMA(update.gen, decay=0.5)
     trainer.extend(ema)
     with pytest.raises(DivergenceError):

@@ -3,7 +3,8 @@
 Each module holds one concern: :class:`LogReport`, :class:`PrintReport`,
 :class:`ProgressBar`, :class:`Snapshot` (and resuming), :class:`SampleGrid`,
 :class:`TensorBoardReport`, :class:`PlotReport`, :class:`ReconstructionGrid`,
-:class:`ClassifierAccuracy`, :class:`Evaluation` (sample quality), :class:`DivergenceCheck`, :class:`EMA`,
+:class:`ClassifierAccuracy`, :class:`Evaluation` (sample quality), :class:`FiniteGuard` (NaN/inf stops
+the run), :class:`TrainingHealth` (a winning D, collapsing samples), :class:`DivergenceCheck` (both), :class:`EMA`,
 and the ones Chainer and pytorch-pfn-extras users know: :class:`Evaluator` (a model over a validation
 loader), :func:`snapshot_object`, the learning-rate shifts (:class:`ExponentialShift`, :class:`LinearShift`,
 :class:`MultistepShift`, :class:`WarmupShift`, :class:`LRScheduler` for any torch or Ignite scheduler),
@@ -22,6 +23,7 @@ from gan_ignite.extensions.extension import (
     make_extension,
 )
 from gan_ignite.extensions.divergence import DivergenceCheck
+from gan_ignite.extensions.finite_guard import PRIORITY_CHECK, FiniteGuard
 from gan_ignite.extensions.ema import EMA, ema_momentum
 from gan_ignite.extensions.evaluation import Evaluation
 from gan_ignite.extensions.evaluator import Evaluator
@@ -40,6 +42,7 @@ from gan_ignite.extensions.shifts import ExponentialShift, LinearShift, Multiste
 from gan_ignite.extensions.snapshot import Snapshot, latest_checkpoint, load_snapshot, snapshot
 from gan_ignite.extensions.snapshot_object import SnapshotObject, snapshot_object
 from gan_ignite.extensions.tensorboard import TensorBoardReport
+from gan_ignite.extensions.training_health import TrainingHealth
 
 __all__ = [
     "Extension",
@@ -48,6 +51,7 @@ __all__ = [
     "PRIORITY_EDITOR",
     "PRIORITY_READER",
     "PRIORITY_SNAPSHOT",
+    "PRIORITY_CHECK",
     "LogReport",
     "PrintReport",
     "ProgressBar",
@@ -64,6 +68,8 @@ __all__ = [
     "ClassifierAccuracy",
     "classifier_accuracy",
     "DivergenceCheck",
+    "FiniteGuard",
+    "TrainingHealth",
     "EMA",
     "ema_momentum",
     "Evaluator",

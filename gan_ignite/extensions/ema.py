@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["EMA", "ema_momentum"]
 
 # Above the writers (sample grids, evaluations) that read the average, below
-# DivergenceCheck (400), so a non-finite step stops the run before it reaches the average.
+# FiniteGuard (400), so a non-finite loss observed as a number stops the run before the
+# step reaches the average (a device value is seen only at the guard's interval).
 PRIORITY_EMA = PRIORITY_WRITER + 50
 
 

@@ -7,8 +7,10 @@ raises :class:`~gan_ignite.errors.DivergenceError`, a ``RuntimeError``, naming t
 the parameter and the iteration. Its priority is a reader's, so it runs before the
 snapshot of the same iteration, and the newest checkpoint holds no diverged weight.
 
-:class:`~gan_ignite.extensions.DivergenceCheck` does more (losses, buffers, a winning
-discriminator, collapsing samples); this is the small check Chainer users know.
+:class:`~gan_ignite.extensions.FiniteGuard` does more (the observation's losses every
+iteration, buffers, the top priority) and waits for the device only at its interval;
+:class:`~gan_ignite.extensions.TrainingHealth` warns about a winning discriminator or
+collapsing samples. This is the small check Chainer users know.
 """
 
 from __future__ import annotations
