@@ -62,7 +62,8 @@ class ResumableSampler(Sampler[int]):
         # One private generator per epoch: its first draws are the order, the next one
         # the workers' seed; nothing here touches the global RNGs.
         generator = torch.Generator().manual_seed(self.seed % _SEED_RANGE + epoch)
-        self._order = torch.randperm(self.num_samples, generator=generator).tolist()
+        self._perm = torch.randperm(self.num_samples, generator=generator)
+        self._order = self._perm.tolist()
         self.worker_generator.manual_seed(int(torch.randint(_SEED_RANGE, (), generator=generator).item()))
         self.epoch, self.start = epoch, start
 
@@ -70,6 +71,10 @@ class ResumableSampler(Sampler[int]):
         # A list iterator: an iterator already created keeps its epoch's order even if
         # set_epoch is called before it is exhausted (Ignite drains it one epoch late).
         return iter(self._order[self.start :])
+
+    def indices(self) -> torch.Tensor:
+        """What ``__iter__`` yields, as one int64 tensor (a view: do not write to it)."""
+        return self._perm[self.start :]
 
     def __len__(self) -> int:
         # The full epoch, also when resuming part-way: Ignite's epoch length is this.

@@ -191,8 +191,15 @@ def test_a_second_writer_is_refused_while_a_run_trains_and_a_killed_run_resumes_
 def test_data_loader_workers_of_a_killed_run_do_not_keep_its_lock(tmp_path):
     # Forked workers inherit the lock's descriptor; they outlive a SIGKILLed main process by
     # seconds (until their parent watchdog notices). They must not hold the lock meanwhile.
+    # An image folder: in-memory datasets are batched without workers.
+    from PIL import Image
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(64):
+        Image.new("RGB", (16, 16), (4 * i, 0, 255 - 4 * i)).save(images / f"{i}.png")
     out = (tmp_path / "run").resolve()
-    a = popen(out, "--epochs", "200", "--num-workers", "2", "--limit", "1600")  # 100 iterations an epoch
+    a = popen(out, "--dataset", str(images), "--epochs", "200", "--num-workers", "2")
 
     def workers():
         children = Path(f"/proc/{a.pid}/task/{a.pid}/children")  # Linux's list of a process's children
