@@ -17,19 +17,22 @@ untimed warm-up round of each), and images/s are reported as median, min and max
 - **tutorial**: the PyTorch DCGAN tutorial's loop: ``nn.Sigmoid`` + ``nn.BCELoss``, a
   dataset of PIL images (the same data) with Resize/ToTensor/Normalize per sample, a
   shuffling DataLoader with 2 workers (restarted each epoch), ``.item()`` each iteration.
-- **plain, fast switches**: the plain loop with channels_last and bf16 autocast; the
-  autocast only where the same-run bf16 ``torch.mm`` beats float32 (a CPU without bf16
-  units runs bf16 far slower, so there it is channels_last only; the output says which).
-  The trainer has no such switches yet (TODO: time the trainer's own once it has them).
+- **trainer, fast switches**: the same trainer with the fastest switches that keep
+  training healthy: ``--channels-last``, and ``--amp bf16`` only where the same-run
+  bf16 ``torch.mm`` beats float32 (a CPU without bf16 units runs bf16 far slower, so
+  there it is channels_last only; the output says which). Fused Adam is on in both
+  trainer contenders (the default); ``--compile`` is left out (minutes of compiling
+  per fresh run).
+- **plain, fast switches**: the plain loop with the same switches and fused Adam, the
+  reference the trainer's fast switches are held to.
 
 Each window runs from the end of the last warm-up iteration to the end of the last timed
 one (``time.perf_counter``, the device synchronised at both ends), so it includes every
 timed batch fetch. Read the ratios: ``vs_plain`` = trainer / plain (1.0: the framework
 costs nothing), ``vs_tutorial`` = trainer / tutorial, ``fast_vs_tutorial`` = fast
-plain / tutorial. ``flops/step`` is counted with ``FlopCounterMode`` over one plain
+trainer / tutorial, ``fast_vs_plain_fast`` = fast trainer / fast plain. ``flops/step`` is counted with ``FlopCounterMode`` over one plain
 iteration (forward and backward of both networks); the trainer's GFLOP/s are that
-count times its iterations/s (the trainer runs G forward twice per iteration, so this
-is useful work, not executed work), and ``peak_fraction`` divides them by the float32
+count times its iterations/s, and ``peak_fraction`` divides them by the float32
 ``torch.mm`` rate measured in the same run. Peak memory: ``torch.cuda.max_memory_allocated``
 per contender on CUDA; on the CPU only the process's ``ru_maxrss``, which never goes
 down, so it is one process-wide figure. The last line is one JSON object::
@@ -65,7 +68,7 @@ sys.path.insert(0, str(ROOT))
 from ignite.engine import Events  # noqa: E402
 from ignite.utils import manual_seed  # noqa: E402
 
-from experiments import dcgan_cifar10, gan_mnist  # noqa: E402
+from experiments import dcgan_cifar10, dcgan_folder, gan_mnist  # noqa: E402
 from gan_ignite.data import TensorImageDataset, load_dataset  # noqa: E402
 from gan_ignite.errors import UsageError  # noqa: E402
 from gan_ignite.losses import NonSaturatingLoss  # noqa: E402
@@ -76,9 +79,9 @@ SEED = 0
 BATCH = 64
 LR, BETAS = 2e-4, (0.5, 0.999)
 RANDOM_CIFAR_SIZE = 10000  # images of the random stand-in for CIFAR-10
-CONTENDERS = ("trainer", "plain", "tutorial", "fast")
-LABELS = {"trainer": "trainer (experiment build)", "plain": "plain loop", "tutorial": "tutorial loop",
-          "fast": "plain loop, fast switches"}
+CONTENDERS = ("trainer", "plain", "tutorial", "trainer_fast", "plain_fast")
+LABELS = {"trainer": "(a) trainer (experiment build)", "plain": "(b) plain loop", "tutorial": "(c) tutorial loop",
+          "trainer_fast": "(d) trainer, fast switches", "plain_fast": "(e) plain loop, fast switches"}
 
 
 @dataclass
@@ -117,9 +120,22 @@ def cifar_setup(name: str, data_root: str) -> Setup:
     return Setup(name, dcgan_cifar10, config, images, note, True)
 
 
+def folder_setup(name: str, data_root: str) -> Setup:
+    """The 64x64 DCGAN on the logo folder (read per item by the DataLoader path), else random tensors."""
+    folder = Path(data_root) / "logos" / "color128"
+    config = dcgan_folder.Config(batch_size=BATCH, epochs=10**6, progress=False, seed=SEED, dataset=str(folder))
+    if folder.is_dir():
+        dataset = load_dataset(str(folder), image_size=64)
+        images = torch.stack([dataset[i][0] for i in range(len(dataset))])
+        return Setup(name, dcgan_folder, config, images, f"{len(images)} logos from {folder}", False)
+    generator = torch.Generator().manual_seed(SEED)
+    images = torch.rand(512, 3, 64, 64, generator=generator) * 2 - 1
+    return Setup(name, dcgan_folder, config, images, f"RANDOM tensors in [-1, 1] (512 images; no {folder})", True)
+
+
 def setups(args: argparse.Namespace) -> list[Setup]:
     made = [digits_setup("28x28x1"), cifar_setup("32x32x3 no-bn", args.data_root),
-            digits_setup("28x28x1 fc1024", fc_units=1024)]
+            digits_setup("28x28x1 fc1024", fc_units=1024), folder_setup("64x64x3 folder", args.data_root)]
     return made[:2] if args.quick else made
 
 
@@ -177,9 +193,14 @@ def build_trainer(setup: Setup, config: Any) -> Trainer:
     return gan_trainer(config, dataset, gen, dis, NonSaturatingLoss())
 
 
-def run_trainer(setup: Setup, warmup: int, iterations: int, device: str) -> float:
+def fast_switches() -> dict[str, Any]:
+    """The trainer's fastest healthy switches on this machine (see :data:`BF16`)."""
+    return {"channels_last": True, "amp": "bf16" if BF16["on"] else "off"}
+
+
+def run_trainer(setup: Setup, warmup: int, iterations: int, device: str, fast: bool = False) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        config = dataclasses.replace(setup.config, out=str(Path(tmp) / "run"))
+        config = dataclasses.replace(setup.config, out=str(Path(tmp) / "run"), **(fast_switches() if fast else {}))
         manual_seed(SEED)
         trainer = build_trainer(setup, config)
         timer = WindowTimer(trainer, warmup, iterations, device)
@@ -188,13 +209,18 @@ def run_trainer(setup: Setup, warmup: int, iterations: int, device: str) -> floa
         return timer.seconds
 
 
-def networks(setup: Setup, device: str, channels_last: bool = False) -> tuple[nn.Module, nn.Module, Any, Any]:
-    """Fresh seeded networks of the configuration and their Adam optimizers."""
+def run_trainer_fast(setup: Setup, warmup: int, iterations: int, device: str) -> float:
+    return run_trainer(setup, warmup, iterations, device, fast=True)
+
+
+def networks(setup: Setup, device: str, fast: bool = False) -> tuple[nn.Module, nn.Module, Any, Any]:
+    """Fresh seeded networks of the configuration and their Adam optimizers (``fast``: channels_last, fused)."""
     manual_seed(SEED)
     gen, dis = (m.to(device) for m in dcgan_models(setup.config))
-    if channels_last:
+    if fast:
         gen, dis = gen.to(memory_format=torch.channels_last), dis.to(memory_format=torch.channels_last)
-    opt_gen, opt_dis = (torch.optim.Adam(m.parameters(), LR, betas=BETAS) for m in (gen, dis))
+    fused = True if fast else None
+    opt_gen, opt_dis = (torch.optim.Adam(m.parameters(), LR, betas=BETAS, fused=fused) for m in (gen, dis))
     return gen, dis, opt_gen, opt_dis
 
 
@@ -224,8 +250,8 @@ def batches(images: Tensor) -> Iterator[Tensor]:
 
 
 def run_plain(setup: Setup, warmup: int, iterations: int, device: str, fast: bool = False) -> float:
-    """The plain loop; ``fast``: channels_last models and data, and bf16 autocast where :data:`BF16` says."""
-    gen, dis, opt_gen, opt_dis = networks(setup, device, channels_last=fast)
+    """The plain loop; ``fast``: channels_last models and data, fused Adam, bf16 autocast where :data:`BF16` says."""
+    gen, dis, opt_gen, opt_dis = networks(setup, device, fast=fast)
     images = setup.images.to(device)
     if fast:
         images = images.contiguous(memory_format=torch.channels_last)
@@ -239,7 +265,7 @@ def run_plain(setup: Setup, warmup: int, iterations: int, device: str, fast: boo
     return timed_loop(step, warmup, iterations, device)
 
 
-def run_fast(setup: Setup, warmup: int, iterations: int, device: str) -> float:
+def run_plain_fast(setup: Setup, warmup: int, iterations: int, device: str) -> float:
     return run_plain(setup, warmup, iterations, device, fast=True)
 
 
@@ -309,7 +335,8 @@ def run_tutorial(setup: Setup, warmup: int, iterations: int, device: str) -> flo
 BF16 = {"on": True}
 
 RUNNERS: dict[str, Callable[[Setup, int, int, str], float]] = {
-    "trainer": run_trainer, "plain": run_plain, "tutorial": run_tutorial, "fast": run_fast,
+    "trainer": run_trainer, "plain": run_plain, "tutorial": run_tutorial, "trainer_fast": run_trainer_fast,
+    "plain_fast": run_plain_fast,
 }
 
 
@@ -392,7 +419,8 @@ def summarize(setup: Setup, result: dict[str, Any], flops: int, fp32_peak: float
     return {
         "config": setup.name, "data": setup.data, **result,
         "vs_plain": median["trainer"] / median["plain"], "vs_tutorial": median["trainer"] / median["tutorial"],
-        "fast_vs_tutorial": median["fast"] / median["tutorial"], "flops_per_step": flops,
+        "fast_vs_tutorial": median["trainer_fast"] / median["tutorial"],
+        "fast_vs_plain_fast": median["trainer_fast"] / median["plain_fast"], "flops_per_step": flops,
         "trainer_gflops_per_s": trainer_gflops, "peak_fraction": trainer_gflops / fp32_peak,
         "iterations_per_epoch": per_epoch, "epoch_ends_timed": sum(i % per_epoch == 0 for i in window),
     }
@@ -408,11 +436,12 @@ def table(rows: list[dict]) -> str:
             s = row["images_per_s"][name]
             lines.append(f"| {row['config']} | {LABELS[name]} | {s['median']:.0f} | {s['min']:.0f} | {s['max']:.0f} "
                          f"| {row['peak_memory_mb'][name]:.0f} |")
-    lines += ["", "| config | a/b (vs_plain) | a/c (vs_tutorial) | d/c (fast_vs_tutorial) | GFLOP/step | "
-              "trainer GFLOP/s | of fp32 peak | iters/epoch | epoch ends timed |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| config | a/b (vs_plain) | a/c (vs_tutorial) | d/c (fast_vs_tutorial) | d/e | GFLOP/step | "
+              "trainer GFLOP/s | of fp32 peak | iters/epoch | epoch ends timed |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(f"| {row['config']} | {row['vs_plain']:.3f} | {row['vs_tutorial']:.3f} | "
-                     f"{row['fast_vs_tutorial']:.3f} | {row['flops_per_step'] / 1e9:.2f} | "
+                     f"{row['fast_vs_tutorial']:.3f} | {row['fast_vs_plain_fast']:.3f} | {row['flops_per_step'] / 1e9:.2f} | "
                      f"{row['trainer_gflops_per_s']:.1f} | {row['peak_fraction']:.3f} | "
                      f"{row['iterations_per_epoch']} | {row['epoch_ends_timed']} |")
     return "\n".join(lines)
@@ -426,7 +455,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, help="untimed iterations at the start of every round")
     parser.add_argument("--threads", type=int, help="torch threads (default: the cores this process may use)")
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"),
-                        help="where cifar-10-batches-py is looked for")
+                        help="where cifar-10-batches-py and logos/color128 are looked for")
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (3 if args.quick else 5)
     args.iterations = args.iterations or (10 if args.quick else 60)
@@ -460,15 +489,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     first = rows[0]
     report = {
         "vs_plain": first["vs_plain"], "vs_tutorial": first["vs_tutorial"],
-        "fast_vs_tutorial": first["fast_vs_tutorial"], "peak_fraction": first["peak_fraction"],
+        "fast_vs_tutorial": first["fast_vs_tutorial"], "fast_vs_plain_fast": first["fast_vs_plain_fast"],
+        "peak_fraction": first["peak_fraction"], "bf16_over_fp32_peak": bf16 / fp32,
         "device": name, "torch_threads": torch.get_num_threads(), "batch_size": BATCH, "rounds": args.rounds,
         "iterations": args.iterations, "warmup": args.warmup, "matmul_peak_gflops": peaks, "fast_switches": switches,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "wall_s": time.perf_counter() - start, "configs": rows,
     }
     print(table(rows))
-    print(f"wall time {report['wall_s']:.0f} s; TODO: the trainer's own speed switches (channels_last, autocast) "
-          "once it has them")
+    print(f"wall time {report['wall_s']:.0f} s")
     print(json.dumps(report))
     return report
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from gan_ignite.errors import UsageError, fail
 from gan_ignite.options import (
-    DEVICES, FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_NUMBER, CheckedOptions, OptionError, Requirement,
+    AMP_MODES, DEVICES, FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_NUMBER, CheckedOptions, OptionError, Requirement,
     check_device, coerce, dataset_path, flag, is_path, one_of, option, shown_as_flags,
 )
 from gan_ignite.registry import experiment_of, module_name
@@ -57,7 +57,10 @@ class ExperimentConfig(CheckedOptions):
     device: str = option("auto", "auto (cuda if available), cpu or cuda", one_of(*DEVICES))
     resume: bool = option(False, "continue the run in --out from its latest checkpoint")
     force: bool = option(False, "start afresh in a --out that already holds a run, deleting it")
-    num_workers: int = option(0, "data loader worker processes", NON_NEGATIVE)
+    num_workers: int = option(
+        0, "data loader worker processes for image folders (data held in memory is batched by slicing, "
+        "without workers)", NON_NEGATIVE,
+    )
     log_interval: int = option(10, "iterations between TensorBoard scalars", POSITIVE)
     snapshot_interval: int = option(1, "epochs between checkpoints", POSITIVE)
     snapshot_iterations: int = option(0, "also checkpoint every N iterations (0: by --snapshot-interval only)",
@@ -123,6 +126,20 @@ class GANConfig(ExperimentConfig):
         "auto", "whether --early-stopping's key improves by going down (min) or up (max); auto: max for "
         "accuracies, min otherwise", one_of("auto", "min", "max"),
     )
+    fresh_fake: bool = option(
+        False, "generate a fresh batch for the generator step instead of reusing the discriminator step's "
+        "(one generator forward more per iteration)",
+    )
+    amp: str = option(
+        "off", "mixed precision: bf16 (autocast; fast on GPUs and CPUs with bf16 units, slow elsewhere), fp16 "
+        "(autocast with a gradient scaler per network, for CUDA) or off (float32)", one_of(*AMP_MODES),
+    )
+    channels_last: bool = option(False, "channels_last memory format for the networks and batches")
+    compile: bool = option(
+        False, "torch.compile both networks (a few minutes of compiling first; skipped, saying why, where the "
+        "platform cannot compile)",
+    )
+    fused_adam: bool = option(True, "Adam's fused kernel where the device has one (off: torch's default Adam)")
 
 
 @dataclass(frozen=True)
@@ -189,6 +206,7 @@ NOT_RESUMED = ("out", "resume", "force", "device", "progress")
 RESUMABLE = NOT_RESUMED + (
     "epochs", "lr", "lr_dis", "beta1", "beta2", "ema_decay", "log_interval", "snapshot_interval",
     "snapshot_iterations", "n_saved", "eval_interval", "eval_samples", "num_workers", "data_root",
+    "channels_last", "compile", "fused_adam",  # speed switches: the same arithmetic, up to rounding
 )
 # Settings that fix the epoch length and the order of the data.
 _DATA_ORDER = ("dataset", "classes", "image_size", "limit", "batch_size")
@@ -269,8 +287,8 @@ def _changed(name: str, saved: Any, given: Any) -> UsageError:
     elif name == "seed":
         why = "the seed fixes the order of the data and the sample noise"
     else:
-        why = ("only learning rates, Adam betas, epochs, intervals, the EMA decay, workers, device and progress "
-               "may change")
+        why = ("only learning rates, Adam betas, epochs, intervals, the EMA decay, workers, device, progress and "
+               "the speed switches (--channels-last, --compile, --fused-adam) may change")
     return UsageError(
         f"--resume: the run was started with {was}, not {now}; {why}; leave {flag(name)} out to continue the run, "
         f"or start a new run in another --out"

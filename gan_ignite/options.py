@@ -25,7 +25,8 @@ from gan_ignite.run_dir import looks_like_path, resolve_path
 
 __all__ = [
     "option", "Requirement", "OptionError", "CheckedOptions", "flag", "is_path", "shown_as_flags", "coerce",
-    "check_device", "dataset_path", "one_of", "DEVICES", "POSITIVE", "NON_NEGATIVE", "POSITIVE_NUMBER", "FRACTION",
+    "check_device", "dataset_path", "one_of", "DEVICES", "AMP_MODES", "POSITIVE", "NON_NEGATIVE", "POSITIVE_NUMBER",
+    "FRACTION",
 ]
 
 
@@ -168,6 +169,8 @@ class CheckedOptions:
 
 
 DEVICES = ("auto", "cpu", "cuda")
+# Mixed-precision modes of the update step (gan_ignite.precision says what each does).
+AMP_MODES = ("off", "bf16", "fp16")
 
 
 def check_device(device: str) -> None:

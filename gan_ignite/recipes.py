@@ -10,11 +10,12 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from gan_ignite import extensions as E
+from gan_ignite.acceleration import adam, compile_models, to_channels_last
+from gan_ignite.batching import TensorBatchLoader, in_memory
 from gan_ignite.config import DCGANConfig, ExperimentConfig, GANConfig
 from gan_ignite.errors import UsageError
 from gan_ignite.extensions.snapshot import snapshot_trigger
@@ -27,7 +28,8 @@ from gan_ignite.updaters import make_gan_step
 
 __all__ = [
     "dataset_from_config", "dcgan_models", "make_loader", "evaluation", "sampling_generator",
-    "standard_extensions", "gan_trainer", "stop_trigger", "REPORT_KEYS", "EVAL_REPORT_KEYS", "BEST_GENERATOR",
+    "standard_extensions", "speed_switches", "gan_trainer", "stop_trigger", "REPORT_KEYS", "EVAL_REPORT_KEYS",
+    "BEST_GENERATOR",
 ]
 
 REPORT_KEYS = ["epoch", "iteration", "gen/loss", "dis/loss", "dis/real", "dis/fake", "elapsed_time"]
@@ -79,12 +81,16 @@ def dcgan_models(
     return gen, dis
 
 
-def make_loader(dataset: Dataset, config: ExperimentConfig) -> DataLoader:
+def make_loader(dataset: Dataset, config: ExperimentConfig) -> TensorBatchLoader | DataLoader:
     """A shuffling loader that drops the last incomplete batch (GAN steps want equal batches).
 
     It shuffles with a :class:`~gan_ignite.sampling.ResumableSampler` seeded by
-    ``config.seed``, so a run resumed mid-epoch continues the epoch's order, and its
-    workers' seeds follow from ``(seed, epoch)``.
+    ``config.seed``, so a run resumed mid-epoch continues the epoch's order. An in-memory
+    dataset (a :class:`~gan_ignite.data.TensorImageDataset`, or a ``Subset`` of one from
+    ``--limit``) is served by a :class:`~gan_ignite.batching.TensorBatchLoader`, which cuts
+    each batch from the tensors at once (on CUDA from the device, when the data fits);
+    ``--num-workers`` means nothing there and is ignored. Image folders, decoded per item,
+    use a ``DataLoader`` whose workers' seeds follow from ``(seed, epoch)``.
     """
     size = len(dataset)  # type: ignore[arg-type]
     if config.batch_size > size:
@@ -93,15 +99,21 @@ def make_loader(dataset: Dataset, config: ExperimentConfig) -> DataLoader:
             f"pass a smaller --batch-size"
         )
     sampler = ResumableSampler(dataset, seed=config.seed)  # type: ignore[arg-type]
+    device = config.resolved_device()
+    if in_memory(dataset):
+        return TensorBatchLoader(dataset, config.batch_size, sampler, device=device)
     return DataLoader(
         dataset,
         batch_size=config.batch_size,
         sampler=sampler,
         drop_last=True,
         num_workers=config.num_workers,
-        pin_memory=config.resolved_device() == "cuda",
-        # Workers are started every epoch (not persistent), seeded from the sampler's
-        # (seed, epoch): a resumed run's workers get the seeds an uninterrupted run's got.
+        pin_memory=device == "cuda",
+        # Workers are started every epoch, not persistent: a persistent worker draws its
+        # seed once, when the first epoch's iterator starts it, and its RNG then runs on
+        # through every epoch, so a run resumed at epoch k would seed its workers from
+        # (seed, k) where the uninterrupted run's carry on from (seed, 0): restarted,
+        # they are seeded from (seed, epoch) either way, and resume stays exact.
         generator=sampler.worker_generator,
         worker_init_fn=ignore_stop_signals if config.num_workers > 0 else None,
     )
@@ -139,13 +151,17 @@ def sampling_generator(trainer: Trainer, config: ExperimentConfig, gen: nn.Modul
 def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Module, z_dim: int) -> None:
     """The standard extensions of a run.
 
-    Log, divergence checks, console table, progress bar, the generator's average
+    Log, the NaN/inf guard and the training-health warnings, console table, progress bar, the generator's average
     (``--ema-decay``), sample grids and evaluations (of the average when there is one),
     TensorBoard, plots, snapshots.
     """
     device = config.resolved_device()
     trainer.extend(E.LogReport(trigger=(1, "epoch")))
-    trainer.extend(E.DivergenceCheck(gen, z_dim, interval=(config.log_interval, "iteration"), device=device))
+    checks = (config.log_interval, "iteration")
+    # Its own snapshot trigger (triggers keep state): every checkpoint is checked first.
+    snapshots = snapshot_trigger(config.snapshot_interval, config.snapshot_iterations)
+    trainer.extend(E.FiniteGuard(interval=checks, snapshots=snapshots))
+    trainer.extend(E.TrainingHealth(gen, z_dim, interval=checks, device=device))
     sample_gen = sampling_generator(trainer, config, gen)
     evaluating = getattr(config, "eval_interval", 0) > 0
     trainer.extend(E.PrintReport(REPORT_KEYS[:-1] + EVAL_REPORT_KEYS + REPORT_KEYS[-1:] if evaluating else REPORT_KEYS))
@@ -209,6 +225,19 @@ def stop_trigger(config: ExperimentConfig) -> TriggerLike:
     )
 
 
+def speed_switches(config: GANConfig, gen: nn.Module, dis: nn.Module) -> None:
+    """Apply ``--channels-last`` and ``--compile`` to the networks (already on the device).
+
+    A platform that cannot compile gets one ``warning:`` line and an uncompiled run.
+    """
+    if config.channels_last:
+        to_channels_last(gen, dis)
+    if config.compile:
+        reason = compile_models(gen, dis, device=config.resolved_device())
+        if reason is not None:
+            print(f"warning: --compile skipped: {reason}; training uncompiled", file=sys.stderr)
+
+
 def gan_trainer(
     config: GANConfig,
     dataset: Dataset,
@@ -226,13 +255,15 @@ def gan_trainer(
     """
     device = config.resolved_device()
     gen, dis = gen.to(device), dis.to(device)
+    speed_switches(config, gen, dis)
     betas = (config.beta1, config.beta2)
-    opt_gen = torch.optim.Adam(gen.parameters(), lr=config.lr, betas=betas)
+    opt_gen = adam(gen.parameters(), lr=config.lr, betas=betas, device=device, fused=config.fused_adam)
     # Two time-scale updates (Heusel et al., 2017) when --lr-dis differs from --lr.
-    opt_dis = torch.optim.Adam(dis.parameters(), lr=config.lr_dis or config.lr, betas=betas)
+    opt_dis = adam(dis.parameters(), lr=config.lr_dis or config.lr, betas=betas, device=device, fused=config.fused_adam)
     step = make_gan_step(
         gen, dis, opt_gen, opt_dis, loss,
         z_dim=config.z_dim, n_dis=config.n_dis, dis_batches=config.dis_batches, device=device,
+        reuse_fake=not config.fresh_fake, amp=config.amp, channels_last=config.channels_last,
     )
     trainer = Trainer(step, make_loader(dataset, config), stop_trigger=stop_trigger(config), out=config.out)
     standard_extensions(trainer, config, gen, config.z_dim)

@@ -202,15 +202,19 @@ class DictSummary:
                 self._summaries.setdefault(key, Summary()).add(value, weight)
 
     def compute_mean(self) -> dict[str, float]:
-        """The mean of each key."""
-        return {key: summary.compute_mean() for key, summary in self._summaries.items()}
+        """The mean of each key (a key added only with weight 0 has none and is left out)."""
+        return {key: summary.compute_mean() for key, summary in self._weighed().items()}
 
     def make_statistics(self) -> dict[str, float]:
         """The mean of each key, and its standard deviation as ``key + '.std'``."""
         statistics = {}
-        for key, summary in self._summaries.items():
+        for key, summary in self._weighed().items():
             statistics[key], statistics[key + ".std"] = summary.make_statistics()
         return statistics
+
+    def _weighed(self) -> dict[str, Summary]:
+        # A zero total weight is a mean over no examples (a batch without labels), not 0/0.
+        return {key: summary for key, summary in self._summaries.items() if _number(summary._n) != 0}
 
     def __len__(self) -> int:
         return len(self._summaries)

@@ -4,10 +4,15 @@ Chainer users wrote ``StandardUpdater.update_core`` once per GAN variant; here o
 :class:`GANUpdater` runs the discriminator and generator steps and a pluggable
 :class:`~gan_ignite.losses.GANLoss` decides what they minimise. The updater is an Ignite
 process function: ``Engine(updater)`` trains, and each call returns the iteration's
-*observation*, a flat ``dict[str, float]`` (``dis/loss``, ``gen/loss``, ``dis/real``,
-``dis/fake`` and any extra term a loss reports).
+*observation*, a flat dict (``dis/loss``, ``gen/loss``, ``dis/real``, ``dis/fake`` and
+any extra term a loss reports) of floats on the CPU and of 0-d tensors on an accelerator,
+which extensions turn into numbers at their own interval: the step never waits for the
+device.
 
-It knows nothing of logging or files; extensions read the observation.
+The hot path does what a hand-written loop does: one generated batch per iteration,
+shared by both steps; optionally autocast (:mod:`gan_ignite.precision`) and
+``channels_last`` batches. It knows nothing of logging or files; extensions read the
+observation.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from torch import Tensor, nn
 
 from gan_ignite.errors import UsageError
 from gan_ignite.losses import GANLoss, StepInputs, merge_terms
+from gan_ignite.precision import MixedPrecision
 
 __all__ = ["GANUpdater", "make_gan_step", "DIS_BATCHES"]
 
@@ -35,6 +41,16 @@ class GANUpdater:
     every iteration; the generator every ``n_dis``-th iteration (WGAN-style ratios), so
     ``gen/*`` keys appear only in the observations of iterations that updated it.
 
+    In an iteration that updates both, one batch is generated and serves both steps
+    (``reuse_fake``, the default): the discriminator step sees it detached, the generator
+    step backpropagates through the same forward pass after the discriminator has
+    stepped, as the PyTorch DCGAN tutorial and Chainer's DCGAN example do. It saves one
+    generator forward per iteration, and the generator's batch norm sees each batch once.
+    ``reuse_fake=False`` draws fresh noise for the generator step (the two-forward form
+    of Goodfellow et al.'s algorithm): independent samples for the two steps, at the cost
+    of that forward. Iterations that update only the discriminator generate under
+    ``no_grad``.
+
     The discriminator sees the real and generated batches either ``separate``ly (two
     forward passes, so batch norm normalises each batch on its own statistics, the DCGAN
     recipe) or ``joint``ly (one concatenated batch, shared statistics).
@@ -49,6 +65,12 @@ class GANUpdater:
         n_dis: discriminator steps per generator step.
         dis_batches: ``"separate"`` or ``"joint"``.
         device: where batches and noise go; models are expected to be there already.
+        reuse_fake: one generated batch for both steps (see above).
+        amp: ``"off"``, ``"bf16"`` or ``"fp16"`` autocast (:class:`~gan_ignite.precision.MixedPrecision`).
+        channels_last: hand the networks real batches in ``channels_last`` memory format
+            (the networks should be converted too: ``model.to(memory_format=torch.channels_last)``).
+        host_observation: return floats (one host sync per iteration) rather than 0-d
+            tensors; by default floats on the CPU, where a sync costs nothing, tensors elsewhere.
     """
 
     def __init__(
@@ -63,6 +85,10 @@ class GANUpdater:
         n_dis: int = 1,
         dis_batches: str = "separate",
         device: str | torch.device = "cpu",
+        reuse_fake: bool = True,
+        amp: str = "off",
+        channels_last: bool = False,
+        host_observation: bool | None = None,
     ) -> None:
         if n_dis < 1:
             raise UsageError(f"Argument `n_dis` should be a positive integer, but given {n_dis}")
@@ -77,6 +103,10 @@ class GANUpdater:
         self.n_dis = n_dis
         self.dis_batches = dis_batches
         self.device = torch.device(device)
+        self.reuse_fake = reuse_fake
+        self.precision = MixedPrecision(amp, self.device, ("gen", "dis"))
+        self.memory_format = torch.channels_last if channels_last else torch.preserve_format
+        self.host_observation = self.device.type == "cpu" if host_observation is None else host_observation
 
     @property
     def models(self) -> dict[str, nn.Module]:
@@ -90,61 +120,70 @@ class GANUpdater:
 
     @property
     def to_save(self) -> dict[str, Any]:
-        """Everything of the step that a checkpoint must hold: models and optimizers."""
-        return {"gen": self.gen, "dis": self.dis, "opt_gen": self.opt_gen, "opt_dis": self.opt_dis}
+        """Everything of the step that a checkpoint must hold: models, optimizers, fp16 gradient scalers."""
+        return {
+            "gen": self.gen, "dis": self.dis, "opt_gen": self.opt_gen, "opt_dis": self.opt_dis,
+            **self.precision.to_save,
+        }
 
     def sample_noise(self, n: int) -> Tensor:
         """(n, z_dim) standard normal noise on the updater's device, from torch's global RNG."""
         return torch.randn(n, self.z_dim, device=self.device)
 
-    def __call__(self, engine: Any, batch: Any) -> dict[str, float]:
+    def __call__(self, engine: Any, batch: Any) -> dict[str, float | Tensor]:
         real, labels = (batch[0], batch[1]) if isinstance(batch, (list, tuple)) else (batch, None)
-        real = real.to(self.device, non_blocking=True)
+        real = real.to(self.device, non_blocking=True, memory_format=self.memory_format)
         if labels is not None:
             labels = labels.to(self.device, non_blocking=True)
-        terms = {f"dis/{k}": v for k, v in self.update_dis(real, labels).items()}
-        if engine.state.iteration % self.n_dis == 0:
-            terms.update({f"gen/{k}": v for k, v in self.update_gen(real).items()})
-        # One host sync for the whole observation instead of one per key.
-        values = torch.stack([v.detach().float().reshape(()) for v in terms.values()]).tolist()
-        return dict(zip(terms, values))
+        updates_gen = engine.state.iteration % self.n_dis == 0
+        fake = None
+        if updates_gen and self.reuse_fake:
+            with self.precision.autocast():
+                fake = self.gen(self.sample_noise(len(real)))
+        terms = {f"dis/{k}": v for k, v in self.update_dis(real, labels, fake).items()}
+        if updates_gen:
+            terms.update({f"gen/{k}": v for k, v in self.update_gen(real, fake).items()})
+        return self._observation(terms)
 
-    def update_dis(self, real: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+    def update_dis(self, real: Tensor, labels: Tensor | None = None, fake: Tensor | None = None) -> dict[str, Tensor]:
         """One discriminator step on a real batch and as many generated images.
 
-        The generated batch is made under ``no_grad``: the discriminator step leaves no
-        gradient in the generator.
+        ``fake`` is the iteration's generated batch, seen detached; without it one is
+        made under ``no_grad``. Either way the step leaves no gradient in the generator.
         """
-        with torch.no_grad():
-            fake = self.gen(self.sample_noise(len(real)))
-        real_out, fake_out = self._discriminate(real, fake)
-        terms = self.loss.discriminator(real_out, fake_out)
-        inputs = StepInputs(self.dis, real, fake, labels, real_out, fake_out)
-        terms = merge_terms(terms, self.loss.dis_extra(inputs))
-        self.opt_dis.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        self.opt_dis.step()
+        with self.precision.autocast():
+            if fake is None:
+                with torch.no_grad():
+                    fake = self.gen(self.sample_noise(len(real)))
+            fake = fake.detach()
+            real_out, fake_out = self._discriminate(real, fake)
+            terms = self.loss.discriminator(real_out, fake_out)
+            inputs = StepInputs(self.dis, real, fake, labels, real_out, fake_out)
+            terms = merge_terms(terms, self.loss.dis_extra(inputs))
+        self.precision.minimize("dis", terms["loss"], self.opt_dis)
         terms["real"] = self.loss.dis_output(real_out)
         terms["fake"] = self.loss.dis_output(fake_out)
         return terms
 
-    def update_gen(self, real: Tensor) -> dict[str, Tensor]:
+    def update_gen(self, real: Tensor, fake: Tensor | None = None) -> dict[str, Tensor]:
         """One generator step through a frozen discriminator, on as many images as ``real``.
 
-        ``real`` serves only terms that compare with real data (feature matching).
+        ``fake`` is the iteration's generated batch, still attached to the generator's
+        graph; without it a fresh one is generated. ``real`` serves only terms that
+        compare with real data (feature matching).
         """
         # Freezing D's parameters skips their gradients: cheaper, and D's .grad stays clean.
         trainable = [p for p in self.dis.parameters() if p.requires_grad]
         for p in trainable:
             p.requires_grad_(False)
         try:
-            fake = self.gen(self.sample_noise(len(real)))
-            fake_out = self.dis(fake)
-            terms = self.loss.generator(fake_out)
-            terms = merge_terms(terms, self.loss.gen_extra(StepInputs(self.dis, real, fake, fake_out=fake_out)))
-            self.opt_gen.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            self.opt_gen.step()
+            with self.precision.autocast():
+                if fake is None:
+                    fake = self.gen(self.sample_noise(len(real)))
+                fake_out = self.dis(fake)
+                terms = self.loss.generator(fake_out)
+                terms = merge_terms(terms, self.loss.gen_extra(StepInputs(self.dis, real, fake, fake_out=fake_out)))
+            self.precision.minimize("gen", terms["loss"], self.opt_gen)
         finally:
             for p in trainable:
                 p.requires_grad_(True)
@@ -155,6 +194,25 @@ class GANUpdater:
             return self.dis(real), self.dis(fake)
         out = self.dis(torch.cat([real, fake]))
         return _split(out, len(real))
+
+    def _observation(self, terms: dict[str, Any]) -> dict[str, Any]:
+        """Detached float32 0-d tensors, or floats through one host sync for the whole observation.
+
+        A ``(value, weight)`` pair (a mean over some of the batch's examples) stays a pair;
+        on the host, one of weight 0 (no such examples in the batch) is left out.
+        """
+        keys, pairs = list(terms), [v if isinstance(v, tuple) else (v,) for v in terms.values()]
+        values = [t.detach().float().reshape(()) for pair in pairs for t in pair]
+        if self.host_observation:
+            values = torch.stack(values).tolist()
+        observation, i = {}, 0
+        for key, pair in zip(keys, pairs):
+            taken, i = values[i : i + len(pair)], i + len(pair)
+            if len(pair) == 1:
+                observation[key] = taken[0]
+            elif not self.host_observation or taken[1] > 0:
+                observation[key] = tuple(taken)
+        return observation
 
 
 def _split(out: Any, n: int) -> tuple[Any, Any]:

@@ -356,9 +356,10 @@ def test_semi_supervised_extra_term_weights_the_cross_entropy():
     terms = SemiSupervisedLoss(2, supervised_weight=0.5).dis_extra(inputs)
     # CE of row 0 (label 0): log(1 + e^-2); row 1 (label 0): log(1 + e^1)
     expected = (math.log(1 + math.exp(-2)) + math.log(1 + math.e)) / 2
-    assert_close(terms["supervised"], t(expected))
+    assert_close(terms["supervised"][0], t(expected))
     assert_close(terms["loss"], t(0.5 * expected))
-    assert_close(terms["accuracy"], t(0.5))
+    assert_close(terms["accuracy"][0], t(0.5))
+    assert terms["accuracy"][1].item() == terms["supervised"][1].item() == 2  # the labelled rows
 
 
 def test_semi_supervised_loss_checks_labels_and_output_shape():
@@ -485,22 +486,35 @@ def test_variant_runs_in_the_update_step(make_loss, dis_kind, dis_batches, extra
     dis_before = [p.detach().clone() for p in dis.parameters()]
     observation = step(SimpleNamespace(state=SimpleNamespace(iteration=1)), (images, labels))
     assert set(observation) == STANDARD_KEYS | extra_keys
-    assert all(isinstance(v, float) and math.isfinite(v) for v in observation.values())
+    pairs = {k: v for k, v in observation.items() if isinstance(v, tuple)}  # (mean, labelled examples)
+    numbers = [v for k, v in observation.items() if k not in pairs] + [x for pair in pairs.values() for x in pair]
+    assert all(isinstance(v, float) and math.isfinite(v) for v in numbers)
     assert any(not torch.equal(b, a) for b, a in zip(dis_before, dis.parameters()))
     if "dis/accuracy" in extra_keys:
-        assert observation["dis/accuracy"] in (0.0, 0.25, 0.5, 0.75, 1.0)  # of the 4 labelled images
+        assert observation["dis/accuracy"][0] in (0.0, 0.25, 0.5, 0.75, 1.0)  # of the 4 labelled images
+        assert observation["dis/accuracy"][1] == observation["dis/supervised"][1] == 4.0
     if dis_kind == "energy":
         assert observation["dis/real"] >= 0 and 0 <= observation["gen/pull_away"] <= 1
 
 
-def test_ssgan_observes_accuracy_only_for_batches_with_labels():
+def test_ssgan_observes_accuracy_weighted_by_the_labelled_examples():
     from gan_ignite.losses import SemiSupervisedLoss, StepInputs
+    from gan_ignite.reporting import DictSummary
 
     loss = SemiSupervisedLoss(3)
     logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0]])
     unlabelled = loss.dis_extra(StepInputs(torch.nn.Identity(), logits, logits, torch.tensor([-1, -1]), logits))
-    assert set(unlabelled) == {"loss"} and unlabelled["loss"].item() == 0.0
+    assert unlabelled["loss"].item() == 0.0 and unlabelled["accuracy"][1].item() == 0
     labelled = loss.dis_extra(StepInputs(torch.nn.Identity(), logits, logits, torch.tensor([0, -1]), logits))
-    assert labelled["accuracy"].item() == 1.0
+    assert labelled["accuracy"][0].item() == 1.0 and labelled["accuracy"][1].item() == 1
     expected = torch.nn.functional.cross_entropy(logits[:1], torch.tensor([0]))
-    torch.testing.assert_close(labelled["supervised"], expected)
+    torch.testing.assert_close(labelled["supervised"][0], expected)
+    both = loss.dis_extra(StepInputs(torch.nn.Identity(), logits, logits, torch.tensor([2, 1]), logits))
+    # A batch without labels adds nothing to the mean: (1 * 1 + 0.5 * 2) / 3, not over 3 batches.
+    summary = DictSummary()
+    for terms in (unlabelled, labelled, both):
+        summary.add({"accuracy": terms["accuracy"]})
+    assert summary.compute_mean()["accuracy"] == pytest.approx((1.0 + 0.5 * 2) / 3)
+    alone = DictSummary()
+    alone.add({"accuracy": unlabelled["accuracy"]})
+    assert alone.compute_mean() == {}  # no labelled example: no mean, rather than 0/0

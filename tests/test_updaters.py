@@ -175,3 +175,89 @@ def test_bad_options(kwargs, message):
     opt = torch.optim.SGD(gen.parameters(), lr=0.1)
     with pytest.raises(UsageError, match=message):
         make_gan_step(gen, dis, opt, opt, NonSaturatingLoss(), z_dim=2, **kwargs)
+
+
+# -- the lean hot path ------------------------------------------------------------------------
+def count_forwards(module):
+    calls = []
+    module.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
+    return calls
+
+
+@pytest.mark.parametrize("reuse_fake, expected", [(True, [6]), (False, [6, 6])])
+def test_one_generator_forward_per_iteration_unless_fresh_fakes(reuse_fake, expected):
+    step = build()
+    step.reuse_fake = reuse_fake
+    calls = count_forwards(step.gen)
+    step(engine_at(1), real_batch())
+    assert calls == expected
+
+
+def test_discriminator_only_iterations_generate_once_without_a_graph():
+    step = build(n_dis=2)
+    outputs = []
+    step.gen.register_forward_hook(lambda m, args, out: outputs.append(out.requires_grad))
+    step(engine_at(1), real_batch())
+    assert outputs == [False]
+
+
+def plain_iteration(gen, dis, opt_gen, opt_dis, real):
+    """The PyTorch DCGAN tutorial's iteration on logits: one fake batch, detached for D."""
+    bce = nn.functional.binary_cross_entropy_with_logits
+    fake = gen(torch.randn(len(real), Z_DIM))
+    real_out, fake_out = dis(real), dis(fake.detach())
+    loss_dis = bce(real_out, torch.ones_like(real_out)) + bce(fake_out, torch.zeros_like(fake_out))
+    opt_dis.zero_grad()
+    loss_dis.backward()
+    opt_dis.step()
+    out = dis(fake)
+    loss_gen = bce(out, torch.ones_like(out))
+    opt_gen.zero_grad()
+    loss_gen.backward()
+    opt_gen.step()
+    return loss_dis.item(), loss_gen.item()
+
+
+def test_the_step_computes_the_tutorial_iteration():
+    step = build()
+    gen, dis = copy.deepcopy(step.gen), copy.deepcopy(step.dis)
+    opt_gen, opt_dis = torch.optim.Adam(gen.parameters(), lr=1e-3), torch.optim.Adam(dis.parameters(), lr=1e-3)
+    real = real_batch()[0]
+    for iteration in (1, 2):
+        torch.manual_seed(iteration)
+        observation = step(engine_at(iteration), (real, None))
+        torch.manual_seed(iteration)
+        loss_dis, loss_gen = plain_iteration(gen, dis, opt_gen, opt_dis, real)
+        assert observation["dis/loss"] == pytest.approx(loss_dis, rel=1e-5)
+        assert observation["gen/loss"] == pytest.approx(loss_gen, rel=1e-5)
+    for mine, theirs in ((step.gen, gen), (step.dis, dis)):
+        for a, b in zip(mine.state_dict().values(), theirs.state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_observation_is_floats_on_the_cpu_and_detached_tensors_otherwise():
+    step = build()
+    assert step.host_observation and all(isinstance(v, float) for v in step(engine_at(1), real_batch()).values())
+    step.host_observation = False
+    observation = step(engine_at(2), real_batch())
+    assert all(isinstance(v, torch.Tensor) and v.ndim == 0 and not v.requires_grad for v in observation.values())
+    assert all(v.dtype == torch.float32 for v in observation.values())
+    on_meta = make_gan_step(step.gen, step.dis, step.opt_gen, step.opt_dis, step.loss, z_dim=Z_DIM, device="meta")
+    assert not on_meta.host_observation  # an accelerator's step must not wait for the host
+
+
+def test_bf16_autocast_runs_the_networks_in_bfloat16_and_observes_float32():
+    step = build()
+    step.precision = type(step.precision)("bf16", torch.device("cpu"), ("gen", "dis"))
+    dtypes = []
+    step.dis.register_forward_hook(lambda m, args, out: dtypes.append(out.dtype))
+    observation = step(engine_at(1), real_batch())
+    assert dtypes and all(d == torch.bfloat16 for d in dtypes)
+    assert all(math.isfinite(v) for v in observation.values())
+    assert all(p.dtype == torch.float32 for p in step.gen.parameters())  # the weights stay float32
+
+
+def test_unknown_amp_mode_is_refused():
+    step = build()
+    with pytest.raises(UsageError, match=r"Argument `amp` should be one of off, bf16, fp16, but given 'fp8'"):
+        make_gan_step(step.gen, step.dis, step.opt_gen, step.opt_dis, step.loss, z_dim=Z_DIM, amp="fp8")

@@ -71,8 +71,9 @@ class SemiSupervisedLoss(GANLoss):
     :func:`bce_gen_loss` for G (or feature matching, by wrapping this loss in
     :class:`FeatureMatching`). On top, D minimises the cross-entropy of the real batch's
     labelled examples (:func:`supervised_cross_entropy`; labels < 0 mark unlabelled
-    ones), observed as ``dis/supervised`` with ``dis/accuracy`` on the same examples
-    (only in iterations whose batch has labels).
+    ones), observed as ``dis/supervised`` with ``dis/accuracy`` on the same examples, each
+    a ``(value, number of labelled examples)`` pair: interval means are over examples, and
+    a batch without labels weighs nothing.
     ``dis/real`` and ``dis/fake`` report the probability ``sigmoid(logsumexp(l))``.
 
     Batches must be ``(images, labels)``.
@@ -107,12 +108,15 @@ class SemiSupervisedLoss(GANLoss):
                 "SemiSupervisedLoss needs labelled batches (images, labels); mark unlabelled images with label -1"
             )
         supervised = supervised_cross_entropy(inputs.real_out, inputs.labels)
-        terms = {"loss": self.supervised_weight * supervised}
-        # A batch without labels has no accuracy: observing 0 would drag the logged mean down.
-        if bool((inputs.labels >= 0).any()):
-            terms["supervised"] = supervised.detach()
-            terms["accuracy"] = labelled_accuracy(inputs.real_out, inputs.labels)
-        return terms
+        # Reported as (value, weight) pairs weighted by the batch's labelled examples, so
+        # the logged means are over examples, and a batch without labels (weight 0) adds
+        # nothing, without asking the device whether it has labels (a host sync).
+        labelled = (inputs.labels >= 0).sum().float()
+        return {
+            "loss": self.supervised_weight * supervised,
+            "supervised": (supervised.detach(), labelled),
+            "accuracy": (labelled_accuracy(inputs.real_out, inputs.labels), labelled),
+        }
 
     def _logits(self, class_logits: Tensor) -> Tensor:
         if class_logits.dim() != 2 or class_logits.shape[1] != self.num_classes:

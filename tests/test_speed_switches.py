@@ -1,0 +1,152 @@
+"""Speed switches: every one trains a tiny run with finite values and resumes it exactly.
+
+``--amp`` (bf16 and fp16, with a gradient scaler per network), ``--channels-last``,
+``--no-fused-adam``, ``--fresh-fake`` and ``--compile`` (slow). Runs compared bitwise use
+one torch thread, as in test_resume.py.
+"""
+
+import json
+import math
+import shutil
+
+import pytest
+import torch
+
+from benchmarks.kill_resume import SMALL, checkpoint_iterations, final_weights, identical
+from experiments import gan_mnist
+from gan_ignite import acceleration
+from gan_ignite.acceleration import adam, compile_unavailable
+from gan_ignite.config import parse_config
+from gan_ignite.recipes import speed_switches
+
+RUN = [*SMALL, "--epochs", "3", "--n-saved", "20"]  # 4 iterations an epoch, a checkpoint every 3
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def read_log(out):
+    entries = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in entry.items() if k != "elapsed_time"} for entry in entries]
+
+
+def run_and_resume(tmp_path, switches):
+    """The uninterrupted run, and a copy resumed from its mid-epoch checkpoint 6."""
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    gan_mnist.main([*RUN, *switches, "--out", str(reference)])
+    (resumed / "checkpoints").mkdir(parents=True)
+    for name in ("run.json", "config.json", "checkpoints/checkpoint_6.pt", "checkpoints/checkpoint_6.pt.sha256"):
+        shutil.copy(reference / name, resumed / name)
+    gan_mnist.main([*RUN, *switches, "--out", str(resumed), "--resume"])
+    return reference, resumed
+
+
+def assert_finite_and_exact(reference, resumed):
+    log = read_log(reference)
+    assert len(log) == 3
+    for entry in log:
+        assert all(math.isfinite(entry[key]) for key in ("gen/loss", "dis/loss", "dis/real", "dis/fake"))
+    assert checkpoint_iterations(reference)[-1] == 12
+    assert identical(final_weights(resumed), final_weights(reference))
+    assert read_log(resumed) == log
+
+
+@pytest.mark.parametrize("switches", [
+    ["--amp", "bf16"], ["--channels-last"], ["--no-fused-adam"], ["--fresh-fake"],
+], ids=lambda s: " ".join(s))
+def test_switch_trains_finite_and_resumes_exactly(tmp_path, switches):
+    assert_finite_and_exact(*run_and_resume(tmp_path, switches))
+
+
+def test_fp16_saves_one_gradient_scaler_per_network_and_resumes_them(tmp_path):
+    reference, resumed = run_and_resume(tmp_path, ["--amp", "fp16"])
+    assert_finite_and_exact(reference, resumed)
+    def scalers(out, iteration):
+        state = torch.load(out / "checkpoints" / f"checkpoint_{iteration}.pt", weights_only=True)
+        return {key: state[key] for key in ("scaler_gen", "scaler_dis")}
+
+    # The resumed run's scalers go on from checkpoint 6's, which a fresh scaler (scale
+    # 2**16) would not match: the tiny run overflows and halves a scale before that.
+    assert any(state["scale"] != 2.0**16 for state in scalers(reference, 6).values())
+    for iteration in (9, 12):
+        assert scalers(resumed, iteration) == scalers(reference, iteration)
+
+
+def test_the_default_run_saves_no_scalers(tmp_path):
+    gan_mnist.main([*RUN, "--epochs", "1", "--out", str(tmp_path)])
+    state = torch.load(tmp_path / "checkpoints" / "checkpoint_3.pt", weights_only=True)
+    assert not any(key.startswith("scaler_") for key in state)
+
+
+def test_amp_is_not_changed_on_resume(tmp_path, capsys):
+    gan_mnist.main([*RUN, "--epochs", "1", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as exc:
+        gan_mnist.main([*RUN, "--epochs", "2", "--out", str(tmp_path), "--resume", "--amp", "fp16"])
+    assert exc.value.code != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--amp off, not --amp fp16" in err[0]
+
+
+def config(*switches):
+    return parse_config(gan_mnist.Config, [*RUN, *switches, "--out", "unused"])
+
+
+def test_channels_last_converts_both_networks():
+    gen, dis = gan_mnist.dcgan_models(config("--channels-last"))
+    speed_switches(config("--channels-last"), gen, dis)
+    convs = [m.weight for m in (*gen.modules(), *dis.modules()) if isinstance(m, (torch.nn.Conv2d,
+                                                                                 torch.nn.ConvTranspose2d))]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert not all(w.is_contiguous() for w in convs)
+
+
+def test_adam_is_fused_where_the_device_has_the_kernel():
+    weight = torch.nn.Parameter(torch.ones(3, 3))
+    assert adam([weight], lr=1e-3, betas=(0.5, 0.9), device="cpu").defaults["fused"] is True
+    assert adam([weight], lr=1e-3, betas=(0.5, 0.9), device="cpu", fused=False).defaults["fused"] is None
+    assert adam([weight], lr=1e-3, betas=(0.5, 0.9), device="meta").defaults["fused"] is None
+
+
+def test_fused_adam_computes_the_default_adam_update():
+    torch.manual_seed(0)
+    start = torch.randn(50, 20)
+    grads = [torch.randn(50, 20) for _ in range(5)]
+    results = []
+    for fused in (True, False):
+        weight = torch.nn.Parameter(start.clone())
+        opt = adam([weight], lr=1e-2, betas=(0.5, 0.999), device="cpu", fused=fused)
+        for grad in grads:
+            weight.grad = grad.clone()
+            opt.step()
+        results.append(weight.detach())
+    assert not torch.equal(results[0], start)
+    torch.testing.assert_close(results[0], results[1], rtol=1e-5, atol=1e-6)
+
+
+def test_compile_is_skipped_with_the_reason_where_there_is_no_compiler(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr(acceleration.shutil, "which", lambda name: None)
+    assert "needs a C++ compiler" in compile_unavailable("cpu")
+    gan_mnist.main([*RUN, "--epochs", "1", "--compile", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert "warning: --compile skipped: torch.compile needs a C++ compiler on the CPU" in err
+    assert len(read_log(tmp_path)) == 1
+
+
+@pytest.mark.slow
+def test_compile_trains_finite_and_resumes(tmp_path):
+    if compile_unavailable("cpu"):
+        pytest.skip(compile_unavailable("cpu"))
+    reference, resumed = run_and_resume(tmp_path, ["--compile"])
+    log = read_log(reference)
+    assert all(math.isfinite(entry["gen/loss"]) for entry in log)
+    # Compiled kernels may round differently from eager ones, but the resumed run
+    # compiles the same graphs and continues the same arithmetic.
+    assert identical(final_weights(resumed), final_weights(reference))
+    state = torch.load(reference / "checkpoints" / "checkpoint_12.pt", weights_only=True)
+    assert not any("_orig_mod" in key for key in state["gen"])  # keys as uncompiled
