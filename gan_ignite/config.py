@@ -206,7 +206,10 @@ NOT_RESUMED = ("out", "resume", "force", "device", "progress")
 RESUMABLE = NOT_RESUMED + (
     "epochs", "lr", "lr_dis", "beta1", "beta2", "ema_decay", "log_interval", "snapshot_interval",
     "snapshot_iterations", "n_saved", "eval_interval", "eval_samples", "num_workers", "data_root",
-    "channels_last", "compile", "fused_adam",  # speed switches: the same arithmetic, up to rounding
+    # Compiling keeps the arithmetic (up to rounding) and no state. --channels-last and
+    # --fused-adam are not here: the optimizer state saved in one memory layout or for one
+    # Adam kernel would be walked by the other.
+    "compile",
 )
 # Settings that fix the epoch length and the order of the data.
 _DATA_ORDER = ("dataset", "classes", "image_size", "limit", "batch_size")
@@ -252,6 +255,8 @@ def _resumed(cls: type[C], values: dict[str, Any], given: set[str]) -> C:
                          f"started; restore the file, or start afresh with --force")
     path, hints = out / CONFIG, typing.get_type_hints(cls)
     saved = {k: v for k, v in settings.items() if k in hints and k not in NOT_RESUMED}
+    if "fresh_fake" in hints and "fresh_fake" not in settings:
+        saved["fresh_fake"] = True  # a run from before --fresh-fake existed generated twice an iteration
     for name, value in saved.items():
         try:
             saved[name] = coerce(name, hints[name], value)
@@ -288,7 +293,7 @@ def _changed(name: str, saved: Any, given: Any) -> UsageError:
         why = "the seed fixes the order of the data and the sample noise"
     else:
         why = ("only learning rates, Adam betas, epochs, intervals, the EMA decay, workers, device, progress and "
-               "the speed switches (--channels-last, --compile, --fused-adam) may change")
+               "--compile may change")
     return UsageError(
         f"--resume: the run was started with {was}, not {now}; {why}; leave {flag(name)} out to continue the run, "
         f"or start a new run in another --out"

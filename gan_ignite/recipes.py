@@ -158,15 +158,16 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
     device = config.resolved_device()
     trainer.extend(E.LogReport(trigger=(1, "epoch")))
     checks = (config.log_interval, "iteration")
-    # Its own snapshot trigger (triggers keep state): every checkpoint is checked first.
-    snapshots = snapshot_trigger(config.snapshot_interval, config.snapshot_iterations)
+    # Its own trigger (triggers keep state), at every epoch end, where the log and the
+    # sample grid are written, and at every snapshot: none of them holds an unchecked value.
+    snapshots = snapshot_trigger(1, config.snapshot_iterations)
     trainer.extend(E.FiniteGuard(interval=checks, snapshots=snapshots))
     trainer.extend(E.TrainingHealth(gen, z_dim, interval=checks, device=device))
     sample_gen = sampling_generator(trainer, config, gen)
     evaluating = getattr(config, "eval_interval", 0) > 0
     trainer.extend(E.PrintReport(REPORT_KEYS[:-1] + EVAL_REPORT_KEYS + REPORT_KEYS[-1:] if evaluating else REPORT_KEYS))
     if config.progress and sys.stderr.isatty():  # a bar in a log file is noise
-        trainer.extend(E.ProgressBar())
+        trainer.extend(E.ProgressBar(), trigger=checks)
     trainer.extend(E.SampleGrid(sample_gen, z_dim, n=config.n_samples, seed=config.seed, device=device))
     if evaluating:
         trainer.extend(evaluation(config, sample_gen, z_dim), trigger=(config.eval_interval, "epoch"))

@@ -394,8 +394,7 @@ CASES = [
          small=False, id="checkpoint of another width than its config.json"),
     case(["--out", "{run}", *RESUME, "--feature-maps", "16"], "error: --resume: the run was started with "
          "--feature-maps 8, not --feature-maps 16; only learning rates, Adam betas, epochs, intervals, the EMA decay, "
-         "workers, device, progress and the speed switches (--channels-last, --compile, --fused-adam) may change; "
-         "leave --feature-maps out to continue the run, or start a new run "
+         "workers, device, progress and --compile may change; leave --feature-maps out to continue the run, or start a new run "
          "in another --out", id="resume with another network width"),
     case(["--out", "{run}", *RESUME], "error: --resume: {run} is a run of gan_mnist, not ebgan_mnist; continue it "
          "with python -m experiments.gan_mnist, or start ebgan_mnist in another --out", module=ebgan_mnist,
@@ -405,8 +404,7 @@ CASES = [
          id="resume with another loss's experiment"),
     case(["--out", "{run}", *RESUME, "--loss", "hinge"], "error: --resume: the run was started with --loss gan, not "
          "--loss hinge; only learning rates, Adam betas, epochs, intervals, the EMA decay, workers, device, "
-         "progress and the speed switches (--channels-last, --compile, --fused-adam) may change; "
-         "leave --loss out to continue the run, or start a new run in another --out",
+         "progress and --compile may change; leave --loss out to continue the run, or start a new run in another --out",
          id="resume with another loss"),
     case(["--out", "{run}", *RESUME, "--batch-size", "32"], CHANGED.format("--batch-size 16", "--batch-size 32",
          "--batch-size"), id="resume with another batch size"),

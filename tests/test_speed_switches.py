@@ -150,3 +150,22 @@ def test_compile_trains_finite_and_resumes(tmp_path):
     assert identical(final_weights(resumed), final_weights(reference))
     state = torch.load(reference / "checkpoints" / "checkpoint_12.pt", weights_only=True)
     assert not any("_orig_mod" in key for key in state["gen"])  # keys as uncompiled
+
+
+def test_a_run_from_before_fresh_fake_resumes_with_the_two_forward_step_it_trained_with(tmp_path):
+    gan_mnist.main([*RUN, "--epochs", "1", "--out", str(tmp_path)])
+    settings = json.loads((tmp_path / "config.json").read_text())
+    assert settings["fresh_fake"] is False
+    del settings["fresh_fake"]  # as a run started before the option existed wrote it
+    (tmp_path / "config.json").write_text(json.dumps(settings))
+    resumed = parse_config(gan_mnist.Config, ["--out", str(tmp_path), "--resume", "--epochs", "2"])
+    assert resumed.fresh_fake is True
+
+
+@pytest.mark.parametrize("switch", ["--channels-last", "--no-fused-adam"])
+def test_switches_that_shape_the_optimizer_state_are_not_changed_on_resume(tmp_path, capsys, switch):
+    gan_mnist.main([*RUN, "--epochs", "1", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        gan_mnist.main([*RUN, "--epochs", "2", "--out", str(tmp_path), "--resume", switch])
+    err = capsys.readouterr().err.strip()
+    assert "--resume: the run was started with" in err and f"not {switch}" in err

@@ -129,6 +129,8 @@ class FiniteGuard(Extension):
         """Host numbers now; the device values are kept, copied, for the next check."""
         broken, keys, kept = [], [], []
         for key, value in trainer.observation.items():
+            if isinstance(value, tuple) and value:  # a (value, weight) pair: its value
+                value = value[0]
             if not is_number(value):
                 continue
             if not self.is_host_value(value):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -330,8 +331,19 @@ class Snapshot(Extension):
         if not isinstance(exc, TrainingInterrupted) or exc.iteration == 0 or self._checkpoint is None:
             return
         last = self._checkpoint.last_checkpoint
-        if last is None or Path(last).name != checkpoint_name(exc.iteration):
-            self._checkpoint(trainer.engine)
+        if last is not None and Path(last).name == checkpoint_name(exc.iteration):
+            return
+        # Between the guard's checks a weight may have become non-finite; such a state
+        # is not saved as the newest, "last good", checkpoint. (Imported here: the
+        # guard's helpers name the latest checkpoint, from this module.)
+        from gan_ignite.extensions._non_finite import kind, non_finite_weight, weights
+
+        broken = non_finite_weight(weights(trainer))
+        if broken is not None:
+            sys.stderr.write(f"not saving the interrupted state of iteration {exc.iteration}: the weight "
+                             f"{broken[0]} became {kind(broken[1])}\n")
+            return
+        self._checkpoint(trainer.engine)
 
 
 def snapshot(n_saved: int | None = 3, dirname: str = CHECKPOINT_DIR) -> Snapshot:

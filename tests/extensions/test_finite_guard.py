@@ -211,3 +211,35 @@ def test_device_values_are_copied_when_kept_as_an_update_may_reuse_its_tensors(t
     trainer.extend(E.FiniteGuard(interval=(4, "iteration"), host_devices=()))
     with pytest.raises(DivergenceError, match=r"^gen/loss became nan at iteration 2 \(epoch 1\), found at iteration 4"):
         trainer.run()
+
+
+def test_an_interrupted_state_with_a_non_finite_weight_is_not_saved(tmp_path, capsys):
+    import os
+    import signal
+
+    from gan_ignite.trainer import TrainingInterrupted
+
+    net = nn.Linear(2, 2)
+
+    def step(engine, batch):
+        if engine.state.iteration == 3:
+            with torch.no_grad():
+                net.weight[0, 0] = float("inf")  # a step made a weight inf, the losses still finite
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C during the iteration
+        return {"dis/loss": 1.0}
+
+    trainer = Trainer(step, list(range(10)), stop_trigger=(10, "iteration"), out=tmp_path, models={"dis": net})
+    trainer.extend(E.FiniteGuard(interval=(10, "iteration"), snapshots=(10, "iteration")))
+    trainer.extend(E.snapshot(), trigger=(10, "iteration"))
+    with pytest.raises(TrainingInterrupted):
+        trainer.run()
+    assert not list((tmp_path / "checkpoints").glob("*.pt"))
+    assert "not saving the interrupted state of iteration 3: the weight dis.weight became inf" in capsys.readouterr().err
+
+
+def test_a_weighted_pair_is_checked_by_its_value(tmp_path):
+    trainer = Trainer(lambda engine, batch: {"dis/accuracy": (math.nan, 4.0)}, [0], stop_trigger=(1, "iteration"),
+                      out=tmp_path)
+    trainer.extend(E.FiniteGuard())
+    with pytest.raises(DivergenceError, match=r"^dis/accuracy became nan at iteration 1"):
+        trainer.run()
