@@ -369,13 +369,23 @@ def mm_seconds(n: int, device: str, dtype: torch.dtype, reps: int) -> float:
     return best
 
 
-def matmul_peak(device: str, dtype: torch.dtype, reps: int = 3) -> tuple[float, int]:
-    """GFLOP/s of ``torch.mm`` (2 n^3 FLOPs) and the n: doubled from 256 until a product takes 50 ms or n is large."""
-    largest = 8192 if device == "cuda" else 2048
-    n = 256
-    while (seconds := mm_seconds(n, device, dtype, reps)) < 0.05 and n < largest:
-        n *= 2
-    return 2 * n**3 / seconds / 1e9, n
+def matmul_peak(device: str, dtype: torch.dtype, reps: int = 5) -> tuple[float, int]:
+    """The best GFLOP/s of ``torch.mm`` (2 n^3 FLOPs) over sizes and ``reps`` repetitions, and its n.
+
+    Sizes double from 256 while a product takes under 50 ms, then two more sizes are
+    tried: a single size or few repetitions on a shared machine measure a low peak, and
+    every fraction of it would read too high.
+    """
+    largest = 8192 if device == "cuda" else 4096
+    n, best = 256, (0.0, 256)
+    extra = 2
+    while n <= largest and extra:
+        seconds = mm_seconds(n, device, dtype, reps)
+        best = max(best, (2 * n**3 / seconds / 1e9, n))
+        if seconds >= 0.05:
+            extra -= 1
+        n = n * 2 if seconds < 0.05 else n + n // 2
+    return best
 
 
 def peak_memory_mb(device: str) -> float:
