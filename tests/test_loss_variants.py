@@ -518,3 +518,22 @@ def test_ssgan_observes_accuracy_weighted_by_the_labelled_examples():
     alone = DictSummary()
     alone.add({"accuracy": unlabelled["accuracy"]})
     assert alone.compute_mean() == {}  # no labelled example: no mean, rather than 0/0
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_gradient_penalty_under_autocast_is_the_float32_penalty(dtype):
+    from gan_ignite.losses import gradient_penalty
+
+    torch.manual_seed(0)
+    dis = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.LeakyReLU(0.2), nn.Linear(8, 1), nn.Flatten(0))
+    real, fake, eps = torch.randn(4, 1, 4, 4), torch.randn(4, 1, 4, 4), torch.rand(4)
+    expected = gradient_penalty(dis, real, fake, eps)
+    dtypes = []
+    dis[1].register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+    with torch.autocast("cpu", dtype=dtype):
+        assert dis(real).dtype == dtype  # autocast is on for the critic's own forward
+        penalty = gradient_penalty(dis, real.to(dtype), fake.to(dtype), eps)
+    assert dtypes == [dtype, torch.float32] and penalty.dtype == torch.float32
+    # Only the 16-bit rounding of the inputs remains: the double backward ran in float32.
+    torch.testing.assert_close(penalty, expected, rtol=2e-2, atol=1e-3)
+    (grad,) = torch.autograd.grad(penalty, dis[1].weight)
+    assert grad.dtype == torch.float32 and grad.isfinite().all()

@@ -6,6 +6,8 @@ the hinge and in the Lipschitz constraint that the :func:`gradient_penalty` enfo
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -89,12 +91,26 @@ def gradient_penalty(dis: nn.Module, real: Tensor, fake: Tensor, eps: Tensor | N
     elif eps.shape != (n,):
         raise UsageError(f"Argument `eps` should have shape ({n},), but given {tuple(eps.shape)}")
     eps = eps.reshape(n, *[1] * (real.dim() - 1))  # broadcast one coefficient per sample
-    # The interpolates are a fresh leaf: the penalty trains D, never G.
-    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(dis(x_hat).sum(), x_hat, create_graph=True)
+    with _in_float32(real.device.type):
+        # The interpolates are a fresh leaf: the penalty trains D, never G.
+        x_hat = (eps * real.detach().float() + (1 - eps) * fake.detach().float()).requires_grad_(True)
+        (grad,) = torch.autograd.grad(dis(x_hat).sum(), x_hat, create_graph=True)
     # Summing over the batch gives each sample's own input gradient (samples are
     # independent). torch's norm backward is 0, not NaN, at a zero gradient.
     return (grad.flatten(1).norm(dim=1) - 1).square().mean()
+
+
+def _in_float32(device_type: str) -> contextlib.AbstractContextManager[object]:
+    """Autocast switched off where it is on: a gradient of a gradient in float16 under- or overflows.
+
+    Under ``--amp`` the penalty's double backward runs in float32, unscaled by the
+    step's gradient scaler (which scales only the loss it backpropagates).
+    """
+    try:
+        enabled = torch.is_autocast_enabled(device_type)
+    except RuntimeError:  # a device type autocast does not know (meta) is never autocast
+        enabled = False
+    return torch.autocast(device_type, enabled=False) if enabled else contextlib.nullcontext()
 
 
 class HingeLoss(GANLoss):
