@@ -8,8 +8,6 @@ down or break on one. A dispatch mode records every operation that makes a CPU t
 besides, since a 0-d CPU tensor may legally join a device computation.
 """
 
-import dataclasses
-
 import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
@@ -93,7 +91,7 @@ def test_a_step_keeps_every_tensor_on_the_device_and_never_syncs(recorder, name,
 def meta_trainer(monkeypatch, tmp_path, module, *extra):
     monkeypatch.setattr(ExperimentConfig, "resolved_device", lambda self: "meta")
     config = parse_config(module.Config, [*SMALL, *extra, "--out", str(tmp_path / "run")])
-    return module.build(dataclasses.replace(config))
+    return module.build(config)
 
 
 @pytest.mark.parametrize("module, extra", [

@@ -18,16 +18,12 @@ from gan_ignite import acceleration
 from gan_ignite.acceleration import adam, compile_unavailable
 from gan_ignite.config import parse_config
 from gan_ignite.recipes import speed_switches
+from tests.test_resume import one_thread  # noqa: F401 -- the fixture
 
 RUN = [*SMALL, "--epochs", "3", "--n-saved", "20"]  # 4 iterations an epoch, a checkpoint every 3
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def read_log(out):

@@ -19,9 +19,8 @@ Its saved state is the health part's state as it always was, plus the guard's un
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, IO, Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from torch import nn
 
 from gan_ignite.extensions._non_finite import DEFAULT_HINT, PRIORITY_CHECK
@@ -43,14 +42,16 @@ class DivergenceCheck(Extension):
     :attr:`health` (a :class:`TrainingHealth`), both at the top priority.
 
     Args:
-        gen, z_dim, patience, dis_wins, loss, real_above, fake_below, diversity_below,
-        n_samples, observe_diversity, seed, device, out: as :class:`TrainingHealth`'s.
+        gen, z_dim: as :class:`TrainingHealth`'s.
         interval: the period of both: the warnings' checks, and the guard's check of
             device values and weights, e.g. ``(10, 'iteration')``.
         snapshots: when the guard checks as well (default: every epoch end), as
             :class:`FiniteGuard`'s.
         check_weights: whether the guard checks the networks' parameters and buffers.
         hint: the remedy ending the divergence message.
+        **health: the other options of :class:`TrainingHealth` (``patience``,
+            ``dis_wins``, ``loss``, ``real_above``, ``fake_below``, ``diversity_below``,
+            ``n_samples``, ``observe_diversity``, ``seed``, ``device``, ``out``).
     """
 
     trigger = (1, "iteration")
@@ -63,26 +64,13 @@ class DivergenceCheck(Extension):
         z_dim: int | None = None,
         *,
         interval: TriggerLike = (10, "iteration"),
-        patience: int = 5,
-        dis_wins: bool | None = None,
-        loss: object | None = None,
-        real_above: float = 0.99,
-        fake_below: float = 0.01,
-        diversity_below: float = 0.1,
-        n_samples: int = 32,
-        observe_diversity: bool = False,
-        seed: int = 0,
-        device: str | torch.device = "cpu",
         check_weights: bool = True,
         snapshots: TriggerLike = (1, "epoch"),
         hint: str = DEFAULT_HINT,
-        out: IO[str] | None = None,
+        **health: Any,
     ) -> None:
-        self.health = TrainingHealth(
-            gen, z_dim, interval=interval, patience=patience, dis_wins=dis_wins, loss=loss,
-            real_above=real_above, fake_below=fake_below, diversity_below=diversity_below, n_samples=n_samples,
-            observe_diversity=observe_diversity, seed=seed, device=device, hint=hint, out=out,
-        )
+        # The warnings' options are TrainingHealth's own: given through, not repeated.
+        self.health = TrainingHealth(gen, z_dim, interval=interval, hint=hint, **health)
         self.guard = FiniteGuard(interval=interval, snapshots=snapshots, check_weights=check_weights, hint=hint)
 
     @property
