@@ -102,9 +102,9 @@ class TensorBatchLoader:
         if tensors is None:
             raise ValueError(f"Argument `dataset` should be a TensorImageDataset or a Subset of one, "
                              f"but given {type(dataset).__name__}")
-        if sampler.num_samples != len(tensors[0]):
+        if sampler.dataset_size != len(tensors[0]):
             raise ValueError(f"Argument `sampler` should cover the {len(tensors[0])} images, "
-                             f"but it covers {sampler.num_samples}")
+                             f"but it covers {sampler.dataset_size}")
         self.dataset, self.batch_size, self.sampler = dataset, batch_size, sampler
         device = torch.device(device) if device is not None else None
         nbytes = sum(t.nelement() * t.element_size() for t in tensors)

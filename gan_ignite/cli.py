@@ -10,21 +10,27 @@ failed allocation.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import shlex
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
+import ignite.distributed as idist
+
 from gan_ignite.config import ExperimentConfig
+from gan_ignite.distributed import is_main_process
 from gan_ignite.errors import USER_ERRORS, UsageError, allocation, disk_full, fail, one_line, out_of_memory
 from gan_ignite.extensions.snapshot import (
     latest_checkpoint, latest_verified_checkpoint, load_snapshot, no_space_left,
 )
+from gan_ignite.launch import check_launch, launch, share_cpu_threads, spawns, started_for_the_run, under_launcher
 from gan_ignite.options import shown_as_flags
 from gan_ignite.registry import experiment_names, experiment_of, load_experiment, module_name
 from gan_ignite.run_dir import (
@@ -92,14 +98,23 @@ def write_config(config: ExperimentConfig, experiment: str | None = None) -> Non
     """
     settings = dataclasses.asdict(config)
     settings["device"] = config.resolved_device()
+    # Not options: what the launch made of them (a resumed run may have other ones).
+    settings["world_size"] = idist.get_world_size()
+    settings["global_batch_size"] = config.batch_size * idist.get_world_size()
     if experiment is not None:
         settings["experiment"] = experiment
     text = json.dumps(settings, indent=2) + "\n"
     write_atomic(Path(config.out) / CONFIG, lambda f: f.write(text.encode()))
 
 
-def run_experiment(build: Callable[[C], Trainer], config: C, experiment: str | None = None) -> Trainer:
+def run_experiment(build: Callable[[C], Trainer], config: C, experiment: str | None = None) -> Trainer | None:
     """Check, build, lock, resume if asked, and train; bad input exits with one line.
+
+    With ``--nproc-per-node`` (or ``--nnodes``) above 1 this process starts the run's
+    processes (:mod:`gan_ignite.launch`) and waits for them; under ``torchrun`` it is one
+    of them. Every process builds the trainer; the main one (rank 0) takes the run
+    directory's lock, checks it, resumes and writes ``run.json`` and ``config.json``, and
+    tells the others which checkpoint to resume from.
 
     Args:
         build: the experiment's ``build(config) -> Trainer``.
@@ -107,38 +122,125 @@ def run_experiment(build: Callable[[C], Trainer], config: C, experiment: str | N
         experiment: the experiment's name in ``run.json``; by default the installed
             experiment (or else the module) that defines ``build``. A resumed run must
             have been started by the same one.
+
+    Returns:
+        The trained trainer, or ``None`` where the training ran in other processes.
     """
+    experiment = experiment or experiment_of(build.__module__) or module_name(build.__module__)
+    module = module_name(build.__module__)
+    with _exits_cleanly(config, module):
+        check_launch(config)
+        if _writes_run_dir(config):
+            RunLock(Path(config.out)).check_free()  # a run in progress is the first thing to say
+            plan_run_dir(config, experiment, verify=False)  # fail fast, before building: nothing is written yet
+        if spawns(config) or under_launcher():
+            launch(_process_main, config, build, config, experiment, module, fresh=started_for_the_run(module))
+            return None
+        return _train(build, config, experiment)
+
+
+def _writes_run_dir(config: ExperimentConfig) -> bool:
+    """Whether this process's run writes the run directory: not on another machine than the first."""
+    if under_launcher():
+        return os.environ.get("RANK") == "0"
+    return config.node_rank == 0
+
+
+def _process_main(local_rank: int, build: Callable[[C], Trainer], config: C, experiment: str, module: str) -> None:
+    """One process of a run of several: train, and exit as :func:`run_experiment` does."""
+    # A forked process inherits the launcher's handlers, which pass signals on to children.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    share_cpu_threads(config)
+    with _exits_cleanly(config, module):
+        _train(build, config, experiment)
+
+
+def _train(build: Callable[[C], Trainer], config: C, experiment: str) -> Trainer:
     from ignite.utils import manual_seed
 
-    experiment = experiment or experiment_of(build.__module__) or module_name(build.__module__)
+    main = is_main_process()
+    _Started.value = False
+    manual_seed(config.seed)  # every process alike: they share the noise's RNG (see GANUpdater)
+    trainer = build(config)
+    with RunLock(Path(config.out)) if main else contextlib.nullcontext() as lock:
+        checkpoint = _start(trainer, config, experiment, lock) if main else None
+        checkpoint = _agreed_checkpoint(checkpoint)
+        if not main and checkpoint is not None:
+            load_snapshot(trainer, checkpoint, keep_hyperparameters=True)
+        _Started.value = True
+        trainer.run()
+    return trainer
+
+
+class _Started:
+    """Whether this process got past the start every process shares (its errors are then its own)."""
+
+    value = False
+
+
+def _agreed_checkpoint(checkpoint: Path | None) -> Path | None:
+    """The main process's choice of checkpoint to resume from, in every process."""
+    if idist.get_world_size() == 1:
+        return checkpoint
+    shared = idist.broadcast(str(checkpoint) if checkpoint is not None else "", src=0, safe_mode=True)
+    return Path(shared) if shared else None
+
+
+@contextlib.contextmanager
+def _exits_cleanly(config: ExperimentConfig, module: str) -> Iterator[None]:
+    """Bad input, a full disk, a failed allocation and a stop signal end the process with one line."""
+    # With several processes every one runs the same checks on the same input, and the
+    # main one reports them; another one speaks for itself once its run started.
+    def speaks() -> bool:
+        return is_main_process() or _Started.value
+
     try:
-        RunLock(Path(config.out)).check_free()  # a run in progress is the first thing to say
-        plan_run_dir(config, experiment, verify=False)  # fail fast, before building: nothing is written yet
-        manual_seed(config.seed)
-        trainer = build(config)
-        with RunLock(Path(config.out)) as lock:
-            _start(trainer, config, experiment, lock)
-            trainer.run()
+        yield
     except USER_ERRORS as exc:
         # The traceback's frames hold the data loader's iterator; freed now, its worker
         # processes are shut down before the interpreter exits, not left waiting.
         traceback.clear_frames(exc.__traceback__)
-        fail(one_line(exc))
+        _fail_quietly(one_line(exc), speaks())
     except TrainingInterrupted as exc:
-        _exit_interrupted(exc, config, module_name(build.__module__))
+        if not is_main_process():
+            sys.exit(128 + exc.signum)
+        _exit_interrupted(exc, config, module)
     except KeyboardInterrupt:  # before training started: nothing to save
-        sys.stderr.write("interrupted before training started; nothing was saved\n")
+        if speaks():
+            sys.stderr.write("interrupted before training started; nothing was saved\n")
         sys.exit(128 + signal.SIGINT)
     except BaseException as exc:  # a bug: its traceback prints, but must not leave workers hanging the exit
+        if isinstance(exc, SystemExit):
+            raise
         traceback.clear_frames(exc.__traceback__)
         if (message := _resource_failure(exc, config)) is not None:
-            fail(message)
+            _fail_quietly(message, True)
+        if _lost_contact(exc):
+            _fail_quietly(f"process {idist.get_rank()} lost contact with the run's other processes: one of them "
+                          f"failed (its error is above) or was killed", is_main_process())
         raise
-    return trainer
 
 
-def _start(trainer: Trainer, config: ExperimentConfig, experiment: str, lock: RunLock) -> None:
-    """Under the lock: check the directory again, resume or replace, and write the run's identity."""
+def _fail_quietly(message: str, speaks: bool) -> NoReturn:
+    """:func:`fail` with ``message`` where this process speaks; else exit 2 without a word."""
+    if speaks:
+        fail(f"process {idist.get_rank()}: {message}" if idist.get_rank() else message)
+    sys.exit(2)
+
+
+def _lost_contact(exc: BaseException) -> bool:
+    """Whether ``exc`` is a collective's failure: a peer process exited or was killed."""
+    import torch.distributed as dist
+
+    return idist.get_world_size() > 1 and isinstance(exc, getattr(dist, "DistError", ()))
+
+
+def _start(trainer: Trainer, config: ExperimentConfig, experiment: str, lock: RunLock) -> Path | None:
+    """Under the lock: check the directory again, resume or replace, and write the run's identity.
+
+    Returns the checkpoint the run resumed from.
+    """
     out = Path(config.out)
     plan = plan_run_dir(config, experiment)  # again: another process may have written it meanwhile
     for note in plan.notes:
@@ -154,6 +256,7 @@ def _start(trainer: Trainer, config: ExperimentConfig, experiment: str, lock: Ru
     if not config.resume:
         write_marker(out, experiment)
     write_config(config, experiment)
+    return plan.checkpoint
 
 
 def _resource_failure(exc: BaseException, config: ExperimentConfig) -> str | None:

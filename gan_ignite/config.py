@@ -68,6 +68,18 @@ class ExperimentConfig(CheckedOptions):
     n_saved: int = option(3, "how many of the newest checkpoints to keep", POSITIVE)
     n_samples: int = option(64, "images in each epoch's sample grid", POSITIVE)
     progress: bool = option(True, "show a progress bar (on a terminal)")
+    # Launching (gan_ignite.launch): where and how the processes run, not what the run is.
+    nproc_per_node: int = option(1, "processes to start on this machine, one per device (GPU, or CPU share)",
+                                 POSITIVE)
+    nnodes: int = option(1, "machines taking part in the run", POSITIVE)
+    node_rank: int = option(0, "this machine's number among --nnodes, from 0", NON_NEGATIVE)
+    master_addr: str = option("127.0.0.1", "address of machine 0, which every process connects to")
+    master_port: int = option(
+        0, "port on machine 0 for the processes to meet (0: a free port on one machine, 29500 across machines)",
+        Requirement(lambda v: 0 <= v < 65536, "should be a port number from 1 to 65535 (or 0: chosen)"),
+    )
+    backend: str = option("auto", "torch.distributed backend: auto (nccl on CUDA, gloo on the CPU), nccl or gloo",
+                          one_of("auto", "nccl", "gloo"))
 
     def resolve_path(self, name: str, value: str) -> str:
         return dataset_path(value) if name == "dataset" else super().resolve_path(name, value)
@@ -76,6 +88,9 @@ class ExperimentConfig(CheckedOptions):
         check_device(self.device)
         if self.resume and self.force:
             raise UsageError("--resume and --force contradict each other; pass one of them")
+        if self.node_rank >= self.nnodes:
+            raise UsageError(f"--node-rank {self.node_rank} is not below --nnodes {self.nnodes}; number the "
+                             f"machines from 0 to {self.nnodes - 1}")
 
     def resolved_device(self) -> str:
         """``auto`` resolved to ``cuda`` when a GPU is visible, else ``cpu``."""
@@ -140,6 +155,9 @@ class GANConfig(ExperimentConfig):
         "platform cannot compile)",
     )
     fused_adam: bool = option(True, "Adam's fused kernel where the device has one (off: torch's default Adam)")
+    sync_batch_norm: bool = option(
+        False, "with several processes, normalise batch norm over the global batch (SyncBatchNorm; CUDA only)"
+    )
 
 
 @dataclass(frozen=True)
@@ -201,7 +219,10 @@ def _parser(cls: type, description: str | None, prog: str | None, defaults: bool
 
 # Settings a resumed run takes from the command line only, never from its config.json:
 # where and how this process runs, not what the run is.
-NOT_RESUMED = ("out", "resume", "force", "device", "progress")
+NOT_RESUMED = (
+    "out", "resume", "force", "device", "progress",
+    "nproc_per_node", "nnodes", "node_rank", "master_addr", "master_port", "backend",
+)
 # Settings a resumed run may change; every other one would make it another run.
 RESUMABLE = NOT_RESUMED + (
     "epochs", "lr", "lr_dis", "beta1", "beta2", "ema_decay", "log_interval", "snapshot_interval",
@@ -210,6 +231,8 @@ RESUMABLE = NOT_RESUMED + (
     # --fused-adam are not here: the optimizer state saved in one memory layout or for one
     # Adam kernel would be walked by the other.
     "compile",
+    # Normalising over the global batch rather than each process's keeps every state.
+    "sync_batch_norm",
 )
 # Settings that fix the epoch length and the order of the data.
 _DATA_ORDER = ("dataset", "classes", "image_size", "limit", "batch_size")
@@ -292,8 +315,8 @@ def _changed(name: str, saved: Any, given: Any) -> UsageError:
     elif name == "seed":
         why = "the seed fixes the order of the data and the sample noise"
     else:
-        why = ("only learning rates, Adam betas, epochs, intervals, the EMA decay, workers, device, progress and "
-               "--compile may change")
+        why = ("only learning rates, Adam betas, epochs, intervals, the EMA decay, workers, device, progress, "
+               "--compile, --sync-batch-norm and the launch options may change")
     return UsageError(
         f"--resume: the run was started with {was}, not {now}; {why}; leave {flag(name)} out to continue the run, "
         f"or start a new run in another --out"

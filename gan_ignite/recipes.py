@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import ignite.distributed as idist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -17,6 +18,7 @@ from gan_ignite import extensions as E
 from gan_ignite.acceleration import adam, compile_models, to_channels_last
 from gan_ignite.batching import TensorBatchLoader, in_memory
 from gan_ignite.config import DCGANConfig, ExperimentConfig, GANConfig
+from gan_ignite.distributed import is_main_process, quiet_ignite
 from gan_ignite.errors import UsageError
 from gan_ignite.extensions.snapshot import snapshot_trigger
 from gan_ignite.losses import GANLoss
@@ -28,7 +30,7 @@ from gan_ignite.updaters import make_gan_step
 
 __all__ = [
     "dataset_from_config", "dcgan_models", "make_loader", "evaluation", "sampling_generator",
-    "standard_extensions", "speed_switches", "gan_trainer", "stop_trigger", "REPORT_KEYS", "EVAL_REPORT_KEYS",
+    "standard_extensions", "speed_switches", "distributed_models", "gan_trainer", "stop_trigger", "REPORT_KEYS", "EVAL_REPORT_KEYS",
     "BEST_GENERATOR",
 ]
 
@@ -92,13 +94,17 @@ def make_loader(dataset: Dataset, config: ExperimentConfig) -> TensorBatchLoader
     ``--num-workers`` means nothing there and is ignored. Image folders, decoded per item,
     use a ``DataLoader`` whose workers' seeds follow from ``(seed, epoch)``.
     """
-    size = len(dataset)  # type: ignore[arg-type]
-    if config.batch_size > size:
+    size, world = len(dataset), idist.get_world_size()  # type: ignore[arg-type]
+    if config.batch_size * world > size:
+        share = f"each of the {world} processes' share of the dataset ({size // world} of {size} images)"
         raise UsageError(
-            f"Argument `batch_size` ({config.batch_size}) is larger than the dataset ({size} images); "
-            f"pass a smaller --batch-size"
+            f"Argument `batch_size` ({config.batch_size}) is larger than "
+            f"{share if world > 1 else f'the dataset ({size} images)'}; pass a smaller --batch-size"
         )
-    sampler = ResumableSampler(dataset, seed=config.seed)  # type: ignore[arg-type]
+    # With several processes each reads its share of the same order (every one is seeded alike).
+    sampler = ResumableSampler(  # type: ignore[arg-type]
+        dataset, seed=config.seed, num_replicas=idist.get_world_size(), rank=idist.get_rank()
+    )
     device = config.resolved_device()
     if in_memory(dataset):
         return TensorBatchLoader(dataset, config.batch_size, sampler, device=device)
@@ -154,29 +160,30 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
     Log, the NaN/inf guard and the training-health warnings, console table, progress bar, the generator's average
     (``--ema-decay``), sample grids and evaluations (of the average when there is one),
     TensorBoard, plots, snapshots.
+
+    In a run of several processes, as in ChainerMN, the extensions that write (the log,
+    the console, sample grids, TensorBoard, plots, snapshots) and the training-health
+    warnings are registered in the main process only; every process keeps the guard, the
+    generator's average, the learning-rate extensions and the evaluation (computed by
+    the main process, its numbers shared with all), which their stop triggers read.
+    ``gen`` is the generator itself, not its ``DistributedDataParallel`` wrapper.
     """
-    device = config.resolved_device()
-    trainer.extend(E.LogReport(trigger=(1, "epoch")))
+    device, main = config.resolved_device(), is_main_process()
+    if main:
+        trainer.extend(E.LogReport(trigger=(1, "epoch")))
     checks = (config.log_interval, "iteration")
     # Its own trigger (triggers keep state), at every epoch end, where the log and the
     # sample grid are written, and at every snapshot: none of them holds an unchecked value.
     snapshots = snapshot_trigger(1, config.snapshot_iterations)
     trainer.extend(E.FiniteGuard(interval=checks, snapshots=snapshots))
-    trainer.extend(E.TrainingHealth(gen, z_dim, interval=checks, device=device))
+    if main:
+        trainer.extend(E.TrainingHealth(gen, z_dim, interval=checks, device=device))
     sample_gen = sampling_generator(trainer, config, gen)
     evaluating = getattr(config, "eval_interval", 0) > 0
-    trainer.extend(E.PrintReport(REPORT_KEYS[:-1] + EVAL_REPORT_KEYS + REPORT_KEYS[-1:] if evaluating else REPORT_KEYS))
-    if config.progress and sys.stderr.isatty():  # a bar in a log file is noise
-        trainer.extend(E.ProgressBar(), trigger=checks)
-    trainer.extend(E.SampleGrid(sample_gen, z_dim, n=config.n_samples, seed=config.seed, device=device))
     if evaluating:
         trainer.extend(evaluation(config, sample_gen, z_dim), trigger=(config.eval_interval, "epoch"))
-    trainer.extend(E.TensorBoardReport(trigger=(config.log_interval, "iteration")))
-    # The plots draw the LogReport's entries rather than average every iteration again.
-    trainer.extend(E.PlotReport(["dis/loss", "gen/loss"], filename=LOSS_PLOT, log_report="LogReport"))
-    trainer.extend(E.PlotReport(["dis/real", "dis/fake"], filename=DIS_OUTPUT_PLOT, log_report="LogReport"))
-    snapshots = snapshot_trigger(config.snapshot_interval, config.snapshot_iterations)
-    trainer.extend(E.snapshot(n_saved=config.n_saved), trigger=snapshots)
+    if main:
+        _writers(trainer, config, sample_gen, z_dim, evaluating)
     for name in trainer.optimizers:
         trainer.extend(E.observe_lr(name, f"{name}/lr"))
     if getattr(config, "lr_decay", 1.0) != 1.0:
@@ -185,7 +192,24 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
         best = _best_value_trigger(config.early_stopping, config.early_stopping_mode, _check_interval(config))
         # Before the stop trigger is asked: a key never observed is then reported as one
         # error line by this trigger rather than as a warning of the early stop's.
-        trainer.extend(E.snapshot_object(gen, BEST_GENERATOR), trigger=best, priority=PRIORITY_STOP + 1)
+        if main:
+            trainer.extend(E.snapshot_object(gen, BEST_GENERATOR), trigger=best, priority=PRIORITY_STOP + 1)
+
+
+def _writers(trainer: Trainer, config: ExperimentConfig, sample_gen: nn.Module, z_dim: int, evaluating: bool) -> None:
+    """The extensions that write the run directory and the console: the main process's."""
+    report = REPORT_KEYS[:-1] + EVAL_REPORT_KEYS + REPORT_KEYS[-1:] if evaluating else REPORT_KEYS
+    trainer.extend(E.PrintReport(report))
+    if config.progress and sys.stderr.isatty():  # a bar in a log file is noise
+        trainer.extend(E.ProgressBar(), trigger=(config.log_interval, "iteration"))
+    device = config.resolved_device()
+    trainer.extend(E.SampleGrid(sample_gen, z_dim, n=config.n_samples, seed=config.seed, device=device))
+    trainer.extend(E.TensorBoardReport(trigger=(config.log_interval, "iteration")))
+    # The plots draw the LogReport's entries rather than average every iteration again.
+    trainer.extend(E.PlotReport(["dis/loss", "gen/loss"], filename=LOSS_PLOT, log_report="LogReport"))
+    trainer.extend(E.PlotReport(["dis/real", "dis/fake"], filename=DIS_OUTPUT_PLOT, log_report="LogReport"))
+    snapshots = snapshot_trigger(config.snapshot_interval, config.snapshot_iterations)
+    trainer.extend(E.snapshot(n_saved=config.n_saved), trigger=snapshots)
 
 
 BEST_GENERATOR = "gen_best.pt"
@@ -239,6 +263,21 @@ def speed_switches(config: GANConfig, gen: nn.Module, dis: nn.Module) -> None:
             print(f"warning: --compile skipped: {reason}; training uncompiled", file=sys.stderr)
 
 
+def distributed_models(config: GANConfig, gen: nn.Module, dis: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """The networks as the training step runs them: ``DistributedDataParallel`` with several processes.
+
+    ``idist.auto_model`` wraps them (and with ``--sync-batch-norm`` first converts their
+    batch norm to ``SyncBatchNorm``, in place of the layers inside ``gen`` and ``dis``).
+    With one process they are returned as they are: ``auto_model`` would wrap them in
+    ``DataParallel`` on a machine with several GPUs, which no option asked for.
+    """
+    if idist.get_world_size() == 1:
+        return gen, dis
+    with quiet_ignite():
+        return (idist.auto_model(gen, sync_bn=config.sync_batch_norm),
+                idist.auto_model(dis, sync_bn=config.sync_batch_norm))
+
+
 def gan_trainer(
     config: GANConfig,
     dataset: Dataset,
@@ -257,12 +296,14 @@ def gan_trainer(
     device = config.resolved_device()
     gen, dis = gen.to(device), dis.to(device)
     speed_switches(config, gen, dis)
+    gen_step, dis_step = distributed_models(config, gen, dis)
     betas = (config.beta1, config.beta2)
     opt_gen = adam(gen.parameters(), lr=config.lr, betas=betas, device=device, fused=config.fused_adam)
     # Two time-scale updates (Heusel et al., 2017) when --lr-dis differs from --lr.
     opt_dis = adam(dis.parameters(), lr=config.lr_dis or config.lr, betas=betas, device=device, fused=config.fused_adam)
+    opt_gen, opt_dis = idist.auto_optim(opt_gen), idist.auto_optim(opt_dis)
     step = make_gan_step(
-        gen, dis, opt_gen, opt_dis, loss,
+        gen_step, dis_step, opt_gen, opt_dis, loss,
         z_dim=config.z_dim, n_dis=config.n_dis, dis_batches=config.dis_batches, device=device,
         reuse_fake=not config.fresh_fake, amp=config.amp, channels_last=config.channels_last,
     )

@@ -16,6 +16,13 @@ the same whether or not the run was interrupted. The :class:`~gan_ignite.trainer
 calls :meth:`ResumableSampler.set_epoch` at every epoch start with the position taken
 from the engine's iteration counter, which the checkpoint holds; the sampler's own saved
 state is only its seed.
+
+In a run of several processes each one reads its own share of the same order, as
+``DistributedSampler`` deals it: process ``rank`` of ``num_replicas`` takes every
+``num_replicas``-th sample from its ``rank``-th on, and the last ``len % num_replicas``
+samples are left out so that every share is equally long. Their ``i``-th batches
+together are then exactly the ``i``-th batch of one process with ``num_replicas`` times
+the batch size, which is what lets a run change its number of processes on resume.
 """
 
 from __future__ import annotations
@@ -38,17 +45,26 @@ class ResumableSampler(Sampler[int]):
     Args:
         data_source: the dataset (only its length is used).
         seed: fixes every epoch's order; ``None`` draws one from the global torch RNG,
-            as ``RandomSampler`` does (so a seeded run stays seeded).
+            as ``RandomSampler`` does (so a seeded run stays seeded; in several processes
+            pass a seed, or each would draw another one).
+        num_replicas: the processes that share the data (``idist.get_world_size()``).
+        rank: which of them this one is (``idist.get_rank()``).
 
     Attributes:
+        dataset_size: the dataset's length.
+        num_samples: the samples this process takes each epoch (its share).
         epoch: the epoch (from 0) whose order ``__iter__`` yields.
         start: how many samples of that order to skip (a resumed, partly done epoch).
         worker_generator: pass it as the ``DataLoader``'s ``generator``: the loader
             draws its workers' base seed from it when an epoch's iterator is created.
     """
 
-    def __init__(self, data_source: Sized, seed: int | None = None) -> None:
-        self.num_samples = len(data_source)
+    def __init__(self, data_source: Sized, seed: int | None = None, num_replicas: int = 1, rank: int = 0) -> None:
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"Argument `rank` should be in [0, {num_replicas - 1}], but given {rank}")
+        self.dataset_size = len(data_source)
+        self.num_replicas, self.rank = num_replicas, rank
+        self.num_samples = self.dataset_size // num_replicas
         if seed is None:
             seed = int(torch.randint(_SEED_RANGE, ()).item())
         self.seed = int(seed)
@@ -62,7 +78,8 @@ class ResumableSampler(Sampler[int]):
         # One private generator per epoch: its first draws are the order, the next one
         # the workers' seed; nothing here touches the global RNGs.
         generator = torch.Generator().manual_seed(self.seed % _SEED_RANGE + epoch)
-        self._perm = torch.randperm(self.num_samples, generator=generator)
+        perm = torch.randperm(self.dataset_size, generator=generator)
+        self._perm = perm[self.rank : self.num_replicas * self.num_samples : self.num_replicas]
         self._order = self._perm.tolist()
         self.worker_generator.manual_seed(int(torch.randint(_SEED_RANGE, (), generator=generator).item()))
         self.epoch, self.start = epoch, start
@@ -77,7 +94,7 @@ class ResumableSampler(Sampler[int]):
         return self._perm[self.start :]
 
     def __len__(self) -> int:
-        # The full epoch, also when resuming part-way: Ignite's epoch length is this.
+        # The full epoch (this process's share), also when resuming part-way: Ignite's epoch length is this.
         return self.num_samples
 
     def state_dict(self) -> dict[str, Any]:

@@ -38,6 +38,13 @@ SIGINT and SIGTERM stop a run cleanly: the iteration under way finishes, the eng
 stops before fetching the next batch, every extension's ``on_error`` sees a
 :class:`TrainingInterrupted` (the snapshot extension saves a checkpoint there) and it
 propagates.
+
+In a run of several processes (``ignite.distributed``), each iteration's observation is
+averaged over the processes before any extension sees it, and the processes agree on a
+stop signal that reached any of them, in the same collective
+(:func:`~gan_ignite.distributed.mean_over_processes`): all of them stop at the same
+iteration boundary. A resumed run may have another number of processes: the counters
+are carried over to the same place in the data (see :meth:`Trainer.load_state_dict`).
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ from torch import Tensor
 from torch import nn
 from torch.optim import Optimizer
 
+from gan_ignite.distributed import mean_over_processes
 from gan_ignite.errors import UsageError
 from gan_ignite.interrupt import TrainingInterrupted, handle_signals
 from gan_ignite.lifecycle import PRIORITY_SNAPSHOT, ExtensionEntry, call_with_trainer, registered_name, run_guarded
@@ -147,11 +155,14 @@ class Trainer:
         self.engine.add_event_handler(Events.GET_BATCH_STARTED, self._stop_if_signalled)
         self._signal: int | None = None
         self._interrupted = False
+        self._world = 1
+        self._agreed: list[Tensor] = []  # per iteration: how many processes had each stop signal
         self._extensions: dict[str, ExtensionEntry] = {}
         self._order: list[ExtensionEntry] | None = None
         self._elapsed_before = 0.0
         self._start_time: float | None = None
         self._stopped_at: int | None = None  # the iteration a non-interval stop trigger fired at
+        self._saved_data_size: int | None = None  # a resumed state's dataset size
 
     # -- progress ----------------------------------------------------------------------
     @property
@@ -285,13 +296,32 @@ class Trainer:
         self._signal = signum  # only a flag: the iteration under way must finish
 
     def _stop_if_signalled(self, engine: Engine) -> None:
-        if self._signal is not None and not self._interrupted:
-            self._interrupted = True
-            engine.terminate(skip_completed=True)
+        if self._interrupted:
+            return
+        if self._world > 1:
+            signum = self._agreed_signal()
+            if signum is None:
+                return
+            self._signal = self._signal or signum  # the process the signal did not reach stops with it too
+        elif self._signal is None:
+            return
+        self._interrupted = True
+        engine.terminate(skip_completed=True)
+
+    def _agreed_signal(self) -> int | None:
+        # On CUDA the agreement of the iteration before the last is read: the host need not
+        # wait for the iteration the device still runs. Every process reads the same one.
+        lag = 1 if self._agreed and self._agreed[-1].device.type == "cuda" else 0
+        while len(self._agreed) > lag:
+            counts = self._agreed.pop(0).tolist()
+            for signum, count in zip(self.stop_signals, counts):
+                if count > 0:
+                    return signum
+        return None
 
     def _stop_on_signals(self) -> contextlib.AbstractContextManager[None]:
         """Handle ``stop_signals`` while the block runs, then restore the previous handlers."""
-        self._signal, self._interrupted = None, False
+        self._signal, self._interrupted, self._agreed = None, False, []
         return handle_signals(self.stop_signals, self._request_stop)
 
     def _process(self, engine: Engine, batch: Any) -> dict[str, Any]:
@@ -300,6 +330,10 @@ class Trainer:
         with self.reporter.scope(self.observation):
             # What the update function returns joins what was reported during it.
             self.observation.update(self.update_fn(engine, batch) or {})  # Chainer's update_core returns nothing
+        if self._world > 1:
+            signalled = [float(self._signal == signum) for signum in self.stop_signals]
+            self.observation, agreed = mean_over_processes(self.observation, signalled)
+            self._agreed.append(agreed)
         return self.observation
 
     @property
@@ -315,7 +349,10 @@ class Trainer:
             TrainingInterrupted: a signal of ``stop_signals`` arrived; the run stopped
                 after the iteration under way, and every ``on_error`` saw it.
         """
+        import ignite.distributed as idist
+
         self.check_not_finished()
+        self._world = idist.get_world_size()
         with self._stop_on_signals():
             self._run()
 
@@ -401,6 +438,15 @@ class Trainer:
         """
         now = len(self.loader)  # type: ignore[arg-type]
         saved = self.engine.state.epoch_length
+        if self._saved_data_size is not None and self.sampler is not None:
+            # The epoch length may change with the number of processes; the data may not.
+            saved, now = self._saved_data_size, self.sampler.dataset_size
+            if saved != now:
+                raise UsageError(
+                    f"The run was trained on {saved} images, but its data now has {now}: the dataset or its settings "
+                    f"changed since; restore them to continue the run, or start a new run"
+                )
+            return
         if self.engine.state.iteration and saved is not None and saved != now:
             raise UsageError(
                 f"The run was trained with {saved} iterations an epoch, but its data now gives {now}: the dataset "
@@ -425,10 +471,26 @@ class Trainer:
         }
         if self.sampler is not None:
             state["sampler"] = self.sampler.state_dict()
+            state["data"] = {"size": self.sampler.dataset_size, "global_batch": self._global_batch()}
         return state
 
+    def _global_batch(self) -> int | None:
+        """Samples one iteration takes over all processes, if the loader says its batch size."""
+        import ignite.distributed as idist
+
+        batch_size = getattr(self.loader, "batch_size", None)
+        return batch_size * idist.get_world_size() if isinstance(batch_size, int) else None
+
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.engine.load_state_dict(state["engine"])
+        """Restore :meth:`state_dict`'s state.
+
+        A state saved by a run with another global batch (another number of processes)
+        is carried over to the same place in the data: after as many whole epochs, and
+        within the epoch after as many samples as fit into whole batches of this run.
+        """
+        data = state.get("data") or {}
+        self._saved_data_size = data.get("size")
+        self.engine.load_state_dict(_same_place(state["engine"], data.get("global_batch"), self))
         self._elapsed_before = float(state["elapsed_time"])
         self._stopped_at = state.get("stopped_at")
         if self.sampler is not None and "sampler" in state:  # older checkpoints have none
@@ -455,6 +517,19 @@ class Trainer:
         if saved is None:
             saved = {**self.models, **{f"opt_{name}": opt for name, opt in self.optimizers.items()}}
         return {"trainer": self, **dict(saved)}
+
+
+def _same_place(engine_state: Mapping[str, Any], saved_batch: int | None, trainer: Trainer) -> dict[str, Any]:
+    """The engine state with its iteration counter converted to this run's global batch."""
+    engine_state = dict(engine_state)
+    batch, length = trainer._global_batch(), len(trainer.loader)  # type: ignore[arg-type]
+    saved_length = engine_state.get("epoch_length")
+    if not saved_batch or not batch or saved_batch == batch or not saved_length or "iteration" not in engine_state:
+        return engine_state
+    epochs, done = divmod(int(engine_state["iteration"]), saved_length)
+    engine_state["iteration"] = epochs * length + min(done * saved_batch // batch, length - 1)
+    engine_state["epoch_length"] = length
+    return engine_state
 
 
 def _check_length(loader: Iterable) -> None:

@@ -9,6 +9,16 @@ any extra term a loss reports) of floats on the CPU and of 0-d tensors on an acc
 which extensions turn into numbers at their own interval: the step never waits for the
 device.
 
+In a run of several processes the networks come wrapped in ``DistributedDataParallel``
+(:func:`ignite.distributed.auto_model`): each process steps on its own batch and the
+wrappers average the gradients. The generator step's discriminator forward goes around
+D's wrapper: D's parameters are frozen there, so its gradient hooks would wait for
+gradients that never come. Every process draws the noise of the *global* batch from
+the shared RNG (all processes are seeded alike) and takes its own rows, as the sampler
+deals the data (every ``N``-th from its rank on), so that ``N`` processes of batch ``B``
+see the real images, noise and random draws that one process of batch ``N*B`` would,
+and every process's RNG stays in step with the main process's, whose checkpoint holds it.
+
 The hot path does what a hand-written loop does: one generated batch per iteration,
 shared by both steps; optionally autocast (:mod:`gan_ignite.precision`) and
 ``channels_last`` batches. It knows nothing of logging or files; extensions read the
@@ -20,9 +30,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import ignite.distributed as idist
 import torch
 from torch import Tensor, nn
 
+from gan_ignite.distributed import unwrap
 from gan_ignite.errors import UsageError
 from gan_ignite.losses import GANLoss, StepInputs, merge_terms
 from gan_ignite.precision import MixedPrecision
@@ -56,8 +68,9 @@ class GANUpdater:
     recipe) or ``joint``ly (one concatenated batch, shared statistics).
 
     Args:
-        gen: generator, (N, z_dim) noise -> (N, C, H, W) images.
-        dis: discriminator, images -> outputs the loss understands (logits (N,) for ``gan``).
+        gen: generator, (N, z_dim) noise -> (N, C, H, W) images (or its
+            ``DistributedDataParallel`` wrapper; ``models`` and ``to_save`` give the network inside).
+        dis: discriminator, images -> outputs the loss understands (logits (N,) for ``gan``), or its wrapper.
         opt_gen: optimizer of ``gen``'s parameters.
         opt_dis: optimizer of ``dis``'s parameters.
         loss: the variant's :class:`~gan_ignite.losses.GANLoss`.
@@ -107,11 +120,12 @@ class GANUpdater:
         self.precision = MixedPrecision(amp, self.device, ("gen", "dis"))
         self.memory_format = torch.channels_last if channels_last else torch.preserve_format
         self.host_observation = self.device.type == "cpu" if host_observation is None else host_observation
+        self.rank, self.world_size = idist.get_rank(), idist.get_world_size()
 
     @property
     def models(self) -> dict[str, nn.Module]:
         """The networks by name, as the trainer shows them (``trainer.models``)."""
-        return {"gen": self.gen, "dis": self.dis}
+        return {"gen": unwrap(self.gen), "dis": unwrap(self.dis)}
 
     @property
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -121,14 +135,26 @@ class GANUpdater:
     @property
     def to_save(self) -> dict[str, Any]:
         """Everything of the step that a checkpoint must hold: models, optimizers, fp16 gradient scalers."""
-        return {
-            "gen": self.gen, "dis": self.dis, "opt_gen": self.opt_gen, "opt_dis": self.opt_dis,
-            **self.precision.to_save,
-        }
+        return {**self.models, "opt_gen": self.opt_gen, "opt_dis": self.opt_dis, **self.precision.to_save}
 
     def sample_noise(self, n: int) -> Tensor:
-        """(n, z_dim) standard normal noise on the updater's device, from torch's global RNG."""
-        return torch.randn(n, self.z_dim, device=self.device)
+        """(n, z_dim) standard normal noise on the updater's device, from torch's global RNG.
+
+        With several processes: this process's ``n`` rows of the global batch's noise.
+        """
+        return self._own_rows(lambda m: torch.randn(m, self.z_dim, device=self.device), n)
+
+    def sample_uniform(self, n: int) -> Tensor:
+        """(n,) uniform draws from [0, 1) on the updater's device (a gradient penalty's
+        interpolation weights), from torch's global RNG; with several processes, this process's rows."""
+        return self._own_rows(lambda m: torch.rand(m, device=self.device), n)
+
+    def _own_rows(self, draw: Callable[[int], Tensor], n: int) -> Tensor:
+        if self.world_size == 1:
+            return draw(n)
+        # Every world_size-th row from its rank on, as the sampler deals the data: the
+        # processes' rows then pair real images, noise and draws as one process would.
+        return draw(n * self.world_size)[self.rank :: self.world_size]
 
     def __call__(self, engine: Any, batch: Any) -> dict[str, float | Tensor]:
         real, labels = (batch[0], batch[1]) if isinstance(batch, (list, tuple)) else (batch, None)
@@ -158,7 +184,7 @@ class GANUpdater:
             fake = fake.detach()
             real_out, fake_out = self._discriminate(real, fake)
             terms = self.loss.discriminator(real_out, fake_out)
-            inputs = StepInputs(self.dis, real, fake, labels, real_out, fake_out)
+            inputs = StepInputs(self.dis, real, fake, labels, real_out, fake_out, draw_uniform=self.sample_uniform)
             terms = merge_terms(terms, self.loss.dis_extra(inputs))
         self.precision.minimize("dis", terms["loss"], self.opt_dis)
         terms["real"] = self.loss.dis_output(real_out)
@@ -173,16 +199,18 @@ class GANUpdater:
         compare with real data (feature matching).
         """
         # Freezing D's parameters skips their gradients: cheaper, and D's .grad stays clean.
-        trainable = [p for p in self.dis.parameters() if p.requires_grad]
+        # D runs unwrapped: its DistributedDataParallel would wait for those gradients.
+        dis = unwrap(self.dis)
+        trainable = [p for p in dis.parameters() if p.requires_grad]
         for p in trainable:
             p.requires_grad_(False)
         try:
             with self.precision.autocast():
                 if fake is None:
                     fake = self.gen(self.sample_noise(len(real)))
-                fake_out = self.dis(fake)
+                fake_out = dis(fake)
                 terms = self.loss.generator(fake_out)
-                terms = merge_terms(terms, self.loss.gen_extra(StepInputs(self.dis, real, fake, fake_out=fake_out)))
+                terms = merge_terms(terms, self.loss.gen_extra(StepInputs(dis, real, fake, fake_out=fake_out)))
             self.precision.minimize("gen", terms["loss"], self.opt_gen)
         finally:
             for p in trainable:
@@ -199,7 +227,9 @@ class GANUpdater:
         """Detached float32 0-d tensors, or floats through one host sync for the whole observation.
 
         A ``(value, weight)`` pair (a mean over some of the batch's examples) stays a pair;
-        on the host, one of weight 0 (no such examples in the batch) is left out.
+        on the host, one of weight 0 (no such examples in the batch) is left out, unless
+        several processes run: every process then reports the same keys, and the trainer
+        leaves out a pair that no process had examples for.
         """
         keys, pairs = list(terms), [v if isinstance(v, tuple) else (v,) for v in terms.values()]
         values = [t.detach().float().reshape(()) for pair in pairs for t in pair]
@@ -210,7 +240,7 @@ class GANUpdater:
             taken, i = values[i : i + len(pair)], i + len(pair)
             if len(pair) == 1:
                 observation[key] = taken[0]
-            elif not self.host_observation or taken[1] > 0:
+            elif not self.host_observation or taken[1] > 0 or self.world_size > 1:
                 observation[key] = tuple(taken)
         return observation
 

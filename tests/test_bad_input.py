@@ -394,8 +394,8 @@ CASES = [
          small=False, id="checkpoint of another width than its config.json"),
     case(["--out", "{run}", *RESUME, "--feature-maps", "16"], "error: --resume: the run was started with "
          "--feature-maps 8, not --feature-maps 16; only learning rates, Adam betas, epochs, intervals, the EMA decay, "
-         "workers, device, progress and --compile may change; leave --feature-maps out to continue the run, or start a new run "
-         "in another --out", id="resume with another network width"),
+         "workers, device, progress, --compile, --sync-batch-norm and the launch options may change; leave "
+         "--feature-maps out to continue the run, or start a new run in another --out", id="resume with another network width"),
     case(["--out", "{run}", *RESUME], "error: --resume: {run} is a run of gan_mnist, not ebgan_mnist; continue it "
          "with python -m experiments.gan_mnist, or start ebgan_mnist in another --out", module=ebgan_mnist,
          id="resume with another experiment"),
@@ -404,7 +404,8 @@ CASES = [
          id="resume with another loss's experiment"),
     case(["--out", "{run}", *RESUME, "--loss", "hinge"], "error: --resume: the run was started with --loss gan, not "
          "--loss hinge; only learning rates, Adam betas, epochs, intervals, the EMA decay, workers, device, "
-         "progress and --compile may change; leave --loss out to continue the run, or start a new run in another --out",
+         "progress, --compile, --sync-batch-norm and the launch options may change; leave --loss out to continue the "
+         "run, or start a new run in another --out",
          id="resume with another loss"),
     case(["--out", "{run}", *RESUME, "--batch-size", "32"], CHANGED.format("--batch-size 16", "--batch-size 32",
          "--batch-size"), id="resume with another batch size"),
@@ -429,8 +430,8 @@ CASES = [
     case(["--out", "{newlines}", *RESUME], "error: {newlines}/run.json is not a gan_ignite run marker (unexpected "
          "content); this directory is not a run that can be resumed or replaced: choose another --out",
          id="run marker naming no module"),
-    case(["--out", "{fewer}", *RESUME], "error: The run was trained with 4 iterations an epoch, but its data now gives "
-         "2: the dataset or its settings changed since; restore them to continue the run, or start a new run",
+    case(["--out", "{fewer}", *RESUME], "error: The run was trained on 64 images, but its data now has 32: the "
+         "dataset or its settings changed since; restore them to continue the run, or start a new run",
          small=False, id="resume whose data changed under it"),
     case(["--out", "{zerolr}", *RESUME], "error: {zerolr}/config.json: log_interval should be a positive integer, but "
          "it is 0; repair or restore the file", id="config value out of range"),

@@ -8,6 +8,11 @@ measures them, and the results join the iteration's observation as ``eval/fid``,
 ``eval/max_class_share``: LogReport, PrintReport and TensorBoard report them like any
 other key. With ``keep_best``, Ignite's ``Checkpoint`` with a score function keeps the
 snapshot of the lowest FID so far as ``checkpoints/best_fid_checkpoint_<iteration>.pt``.
+
+In a run of several processes the extension runs in every process, at the same
+iterations: the main process measures (the same number as one process would) and
+broadcasts the results, so that every process's stop trigger sees them; only the main
+process writes the best snapshot.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from gan_ignite.distributed import broadcast_numbers, is_main_process
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
 from gan_ignite.metrics import QUALITY_KEYS, Reference, measure
 
@@ -71,7 +77,7 @@ class Evaluation(Extension):
         self._best_state: dict[str, Any] | None = None
 
     def initialize(self, trainer: Trainer) -> None:
-        if not self.keep_best:
+        if not self.keep_best or not is_main_process():
             return
         from ignite.handlers import Checkpoint
 
@@ -93,8 +99,10 @@ class Evaluation(Extension):
     def __call__(self, trainer: Trainer) -> None:
         from gan_ignite.extensions.images import sample_batches
 
-        batches = sample_batches(self.gen, self.z_dim, self.n, self.batch_size, self.seed, self.device)
-        self.last = measure(batches, self.extractor, self.reference)
+        if is_main_process():
+            batches = sample_batches(self.gen, self.z_dim, self.n, self.batch_size, self.seed, self.device)
+            self.last = measure(batches, self.extractor, self.reference)
+        self.last = broadcast_numbers(self.last, EVAL_KEYS)
         trainer.observation.update({f"eval/{key}": float(self.last[key]) for key in EVAL_KEYS})
         if self._best is not None:
             self._best(trainer.engine)

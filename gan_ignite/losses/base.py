@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor, nn
@@ -32,6 +33,9 @@ class StepInputs:
         labels: (N,) class labels of the real batch, when the data has them.
         real_out: the discriminator's output on ``real`` (``None`` in the generator step).
         fake_out: the discriminator's output on ``fake``.
+        draw_uniform: ``n -> (n,)`` uniform draws from [0, 1) for the batch's rows, the
+            step's own (in a run of several processes, this process's rows of the global
+            batch's draws); ``None``: a term draws with ``torch.rand``.
     """
 
     dis: nn.Module
@@ -40,6 +44,7 @@ class StepInputs:
     labels: Tensor | None = None
     real_out: Any = None
     fake_out: Any = None
+    draw_uniform: Callable[[int], Tensor] | None = None
 
 
 class GANLoss:

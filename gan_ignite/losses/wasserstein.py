@@ -149,7 +149,9 @@ class WGANGPLoss(GANLoss):
         return {"loss": wasserstein_gen_loss(fake_out)}
 
     def dis_extra(self, inputs: StepInputs) -> dict[str, Tensor]:
-        penalty = gradient_penalty(inputs.dis, inputs.real, inputs.fake)
+        draw = inputs.draw_uniform
+        eps = draw(len(inputs.real)).to(inputs.real.dtype) if draw is not None else None
+        penalty = gradient_penalty(inputs.dis, inputs.real, inputs.fake, eps=eps)
         if not self.gp_weight:
             return {"gp": penalty.detach()}
         return {"loss": self.gp_weight * penalty, "gp": penalty.detach()}
