@@ -17,6 +17,7 @@ import torch
 
 from gan_ignite.cli import run_experiment
 from gan_ignite.config import DCGANConfig, option, parse_config
+from gan_ignite.distributed import is_main_process
 from gan_ignite.options import POSITIVE
 from gan_ignite.extensions import ReconstructionGrid
 from gan_ignite.losses import EBGANLoss
@@ -43,7 +44,8 @@ def build(config: Config) -> Trainer:
     trainer = gan_trainer(config, dataset, gen, dis, loss)
     n = min(config.n_reconstructions, len(dataset))
     real = torch.stack([dataset[i][0] for i in range(n)])
-    trainer.extend(ReconstructionGrid(dis, real, device=config.resolved_device()))
+    if is_main_process():  # it writes the run directory
+        trainer.extend(ReconstructionGrid(dis, real, device=config.resolved_device()))
     return trainer
 
 

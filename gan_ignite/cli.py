@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import shlex
 import signal
 import sys
@@ -26,11 +25,14 @@ import ignite.distributed as idist
 
 from gan_ignite.config import ExperimentConfig
 from gan_ignite.distributed import is_main_process
-from gan_ignite.errors import USER_ERRORS, UsageError, allocation, disk_full, fail, one_line, out_of_memory
+from gan_ignite.errors import (
+    USER_ERRORS, UsageError, allocation, disk_full, fail, lost_contact, one_line, out_of_memory,
+)
 from gan_ignite.extensions.snapshot import (
     latest_checkpoint, latest_verified_checkpoint, load_snapshot, no_space_left,
 )
-from gan_ignite.launch import check_launch, launch, share_cpu_threads, spawns, started_for_the_run, under_launcher
+from gan_ignite.launch import check_launch, launch, share_cpu_threads, spawns, started_for_the_run
+from gan_ignite.run_env import launcher_rank, under_launcher
 from gan_ignite.options import shown_as_flags
 from gan_ignite.registry import experiment_names, experiment_of, load_experiment, module_name
 from gan_ignite.run_dir import (
@@ -142,7 +144,7 @@ def run_experiment(build: Callable[[C], Trainer], config: C, experiment: str | N
 def _writes_run_dir(config: ExperimentConfig) -> bool:
     """Whether this process's run writes the run directory: not on another machine than the first."""
     if under_launcher():
-        return os.environ.get("RANK") == "0"
+        return launcher_rank() == 0
     return config.node_rank == 0
 
 
@@ -152,31 +154,65 @@ def _process_main(local_rank: int, build: Callable[[C], Trainer], config: C, exp
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     share_cpu_threads(config)
-    with _exits_cleanly(config, module):
-        _train(build, config, experiment)
+    try:
+        with _exits_cleanly(config, module):
+            _train(build, config, experiment)
+    except SystemExit as exc:
+        if exc.code != _LOST_CONTACT:  # with every process alive, leave the process group cleanly
+            with contextlib.suppress(Exception):
+                idist.finalize()
+        raise
 
 
 def _train(build: Callable[[C], Trainer], config: C, experiment: str) -> Trainer:
+    """Build, start (lock, check, resume, write the identity) and run; with several processes in step.
+
+    Each stage's bad input is agreed on by all processes before the next stage, so that
+    one of them failing never leaves the others waiting, and the main one reports it.
+    """
     from ignite.utils import manual_seed
 
     main = is_main_process()
-    _Started.value = False
     manual_seed(config.seed)  # every process alike: they share the noise's RNG (see GANUpdater)
-    trainer = build(config)
-    with RunLock(Path(config.out)) if main else contextlib.nullcontext() as lock:
-        checkpoint = _start(trainer, config, experiment, lock) if main else None
+    trainer = _agreed(lambda: build(config))
+    with contextlib.ExitStack() as stack:
+
+        def start() -> Path | None:
+            lock = stack.enter_context(RunLock(Path(config.out)))
+            return _start(trainer, config, experiment, lock)
+
+        checkpoint = _agreed(start if main else lambda: None)
         checkpoint = _agreed_checkpoint(checkpoint)
-        if not main and checkpoint is not None:
-            load_snapshot(trainer, checkpoint, keep_hyperparameters=True)
-        _Started.value = True
+        _agreed(lambda: load_snapshot(trainer, checkpoint, keep_hyperparameters=True)
+                if not main and checkpoint is not None else None)
         trainer.run()
     return trainer
 
 
-class _Started:
-    """Whether this process got past the start every process shares (its errors are then its own)."""
+T = TypeVar("T")
 
-    value = False
+
+def _agreed(stage: Callable[[], T]) -> T:
+    """Run ``stage`` here; with several processes, fail in all of them if bad input failed it in any.
+
+    The processes exchange their error lines (empty for none) in one ``all_gather``; the
+    main process's is the one raised everywhere, else the first other one, naming its
+    process.
+    """
+    if idist.get_world_size() == 1:
+        return stage()
+    result, error = None, ""
+    try:
+        result = stage()
+    except USER_ERRORS as exc:
+        error = one_line(exc)
+    errors = idist.all_gather(error)
+    errors = [errors] if isinstance(errors, str) else list(errors)
+    failed = [(rank, line) for rank, line in enumerate(errors) if line]
+    if failed:
+        rank, line = failed[0]
+        raise UsageError(line if rank == 0 else f"process {rank}: {line}")
+    return result  # type: ignore[return-value]
 
 
 def _agreed_checkpoint(checkpoint: Path | None) -> Path | None:
@@ -187,27 +223,33 @@ def _agreed_checkpoint(checkpoint: Path | None) -> Path | None:
     return Path(shared) if shared else None
 
 
+_LOST_CONTACT = 3  # the exit status of a process whose peers went away
+
+
 @contextlib.contextmanager
 def _exits_cleanly(config: ExperimentConfig, module: str) -> Iterator[None]:
-    """Bad input, a full disk, a failed allocation and a stop signal end the process with one line."""
-    # With several processes every one runs the same checks on the same input, and the
-    # main one reports them; another one speaks for itself once its run started.
-    def speaks() -> bool:
-        return is_main_process() or _Started.value
+    """Bad input, a full disk, a failed allocation and a stop signal end the process with one line.
 
+    With several processes, bad input is agreed on (:func:`_agreed`) or the same in
+    every one (a divergence, seen in the averaged observation), so the main process
+    alone reports it; another one speaks only of its own resources (memory, disk).
+    """
+    main = is_main_process()
     try:
         yield
     except USER_ERRORS as exc:
         # The traceback's frames hold the data loader's iterator; freed now, its worker
         # processes are shut down before the interpreter exits, not left waiting.
         traceback.clear_frames(exc.__traceback__)
-        _fail_quietly(one_line(exc), speaks())
+        _fail_quietly(one_line(exc), main)
     except TrainingInterrupted as exc:
-        if not is_main_process():
-            sys.exit(128 + exc.signum)
-        _exit_interrupted(exc, config, module)
+        if main:
+            _report_interrupted(exc, config, module)
+        if idist.get_world_size() > 1:
+            idist.barrier()  # the others wait until the main process has saved and said so
+        sys.exit(128 + exc.signum)
     except KeyboardInterrupt:  # before training started: nothing to save
-        if speaks():
+        if main:
             sys.stderr.write("interrupted before training started; nothing was saved\n")
         sys.exit(128 + signal.SIGINT)
     except BaseException as exc:  # a bug: its traceback prints, but must not leave workers hanging the exit
@@ -216,9 +258,11 @@ def _exits_cleanly(config: ExperimentConfig, module: str) -> Iterator[None]:
         traceback.clear_frames(exc.__traceback__)
         if (message := _resource_failure(exc, config)) is not None:
             _fail_quietly(message, True)
-        if _lost_contact(exc):
-            _fail_quietly(f"process {idist.get_rank()} lost contact with the run's other processes: one of them "
-                          f"failed (its error is above) or was killed", is_main_process())
+        if idist.get_world_size() > 1 and lost_contact(exc):
+            if main:
+                sys.stderr.write("error: lost contact with the run's other processes: one of them failed or was "
+                                 "killed\n")
+            sys.exit(_LOST_CONTACT)
         raise
 
 
@@ -227,13 +271,6 @@ def _fail_quietly(message: str, speaks: bool) -> NoReturn:
     if speaks:
         fail(f"process {idist.get_rank()}: {message}" if idist.get_rank() else message)
     sys.exit(2)
-
-
-def _lost_contact(exc: BaseException) -> bool:
-    """Whether ``exc`` is a collective's failure: a peer process exited or was killed."""
-    import torch.distributed as dist
-
-    return idist.get_world_size() > 1 and isinstance(exc, getattr(dist, "DistError", ()))
 
 
 def _start(trainer: Trainer, config: ExperimentConfig, experiment: str, lock: RunLock) -> Path | None:
@@ -280,8 +317,8 @@ def resume_command(config: ExperimentConfig, module: str) -> str:
     return shlex.join(["python", "-m", module, *args, "--resume"])
 
 
-def _exit_interrupted(exc: TrainingInterrupted, config: ExperimentConfig, module: str) -> NoReturn:
-    """One line on how the run stopped and how to continue it; exit 128 + the signal number."""
+def _report_interrupted(exc: TrainingInterrupted, config: ExperimentConfig, module: str) -> None:
+    """One line on how the run stopped and how to continue it."""
     checkpoint, command = latest_checkpoint(config.out), resume_command(config, module)
     if checkpoint is None:
         outcome = "nothing was saved; start again with --force"
@@ -290,7 +327,6 @@ def _exit_interrupted(exc: TrainingInterrupted, config: ExperimentConfig, module
     else:  # a trainer without a snapshot extension
         outcome = f"no checkpoint of this iteration (latest: {checkpoint}); continue from it with: {command}"
     sys.stderr.write(f"interrupted at iteration {exc.iteration} (epoch {exc.epoch}); {outcome}\n")
-    sys.exit(128 + exc.signum)
 
 
 _USAGE = """usage: gan-ignite list

@@ -32,6 +32,7 @@ from gan_ignite.run_dir import CONFIG, check_same_experiment, read_marker, resol
 
 __all__ = [
     "ExperimentConfig", "GANConfig", "DCGANConfig", "parse_config", "read_saved_config", "saved_config", "option",
+    "world_size",
     "NOT_RESUMED", "RESUMABLE", "DEVICES", "OneLineParser",
 ]
 
@@ -285,6 +286,7 @@ def _resumed(cls: type[C], values: dict[str, Any], given: set[str]) -> C:
             saved[name] = coerce(name, hints[name], value)
         except OptionError as exc:
             raise exc.in_file(path) from None
+    _share_of_global_batch(saved, settings, values, given)
     for name in sorted(given & saved.keys()):
         if name not in RESUMABLE and _normal(cls, name, values[name]) != _normal(cls, name, saved[name]):
             raise _changed(name, saved[name], values[name])
@@ -299,6 +301,49 @@ def _resumed(cls: type[C], values: dict[str, Any], given: set[str]) -> C:
         return cls(**{**values, **{k: v for k, v in saved.items() if k not in given}})
     except OptionError as exc:
         raise (exc.in_file(path) if exc.name in saved and exc.name not in given else exc) from None
+
+
+def world_size(values: Any) -> int:
+    """How many processes a run has: its launcher's (torchrun, SLURM's srun), else ``--nproc-per-node`` x ``--nnodes``.
+
+    ``values``: a config, or a mapping of option values.
+    """
+    from gan_ignite.run_env import launcher_world_size
+
+    launched = launcher_world_size()
+    if launched is not None:
+        return launched
+    get = values.get if isinstance(values, dict) else lambda name, default: getattr(values, name, default)
+    return int(get("nproc_per_node", 1)) * int(get("nnodes", 1))
+
+
+def _share_of_global_batch(saved: dict[str, Any], settings: dict[str, Any], values: dict[str, Any],
+                           given: set[str]) -> None:
+    """Set the resumed run's ``batch_size`` to its processes' share of the run's global batch.
+
+    A resumed run keeps its global batch, whatever its number of processes: the epoch
+    length, the order of the data and every iteration-counted interval stay the run's.
+
+    Raises:
+        UsageError: the global batch does not divide among the processes, or
+            ``--batch-size`` is given as another share.
+    """
+    if "batch_size" not in saved:
+        return
+    world = world_size(values)
+    total = int(settings.get("global_batch_size", saved["batch_size"]))  # runs from before were one process
+    was = int(settings.get("world_size", 1))
+    started = f"{was} process{'es' if was > 1 else ''} of {total // was}" if was > 0 else f"{total}"
+    if total % world:
+        raise UsageError(f"--resume: the run's global batch is {total} images ({started}), which does not divide "
+                         f"among {world} processes; launch a number of processes that divides {total}")
+    share = total // world
+    if "batch_size" in given and values["batch_size"] != share:
+        raise UsageError(f"--resume: the run's global batch is {total} images ({started}), which a resumed run "
+                         f"keeps; with {world} process{'es' if world > 1 else ''} pass --batch-size {share}, or "
+                         f"leave it out")
+    saved["batch_size"] = share
+    given.discard("batch_size")
 
 
 def _normal(cls: type, name: str, value: Any) -> Any:

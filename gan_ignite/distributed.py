@@ -77,7 +77,9 @@ def mean_over_processes(
         else:
             parts.append(numbers[0])
     device = idist.device()
-    flat = torch.stack([torch.as_tensor(p, dtype=torch.float64).to(device) for p in [*parts, *counts]])
+    if not parts and not counts:
+        return dict(observation), torch.zeros(0)
+    flat = torch.stack([_on(device, p) for p in [*parts, *counts]])
     flat = idist.all_reduce(flat)
     summed, total = flat[: len(parts)], flat[len(parts) :]
     host = summed.tolist() if any(as_float) else None
@@ -99,6 +101,13 @@ def mean_over_processes(
             result[key] = source[i] / world if floats else (source[i] / world).float()
             i += 1
     return result, total
+
+
+def _on(device: torch.device, value: Tensor | float) -> Tensor:
+    """A float64 0-d tensor on ``device``, without a host sync: a number is filled in, not copied."""
+    if isinstance(value, Tensor):
+        return value.to(device=device, dtype=torch.float64, non_blocking=True)
+    return torch.full((), value, dtype=torch.float64, device=device)
 
 
 def _times(value: Tensor | float, weight: Tensor | float) -> Tensor | float:

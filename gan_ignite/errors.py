@@ -87,6 +87,24 @@ def allocation(exc: BaseException) -> str:
     return f"it tried to allocate {found.group(1)} on the GPU" if found else (text.splitlines() or ["?"])[0][:120]
 
 
+def lost_contact(exc: BaseException) -> bool:
+    """Whether ``exc`` is a collective's failure in a run of several processes: a peer exited or was killed.
+
+    NCCL raises ``torch.distributed.DistError``; gloo a plain ``RuntimeError`` naming the
+    closed connection.
+    """
+    if not isinstance(exc, RuntimeError) or "torch.distributed" not in sys.modules:
+        return False
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return False
+    text = str(exc).lower()
+    return isinstance(exc, getattr(dist, "DistError", ())) or "connection closed by peer" in text or (
+        "gloo" in text and ("connection" in text or "timed out" in text)
+    )
+
+
 class _UserErrorEcho(logging.Filter):
     """Drops Ignite's "... terminating due to exception" record for errors reported in one line."""
 
@@ -94,7 +112,8 @@ class _UserErrorEcho(logging.Filter):
         # Ignite logs from inside its ``except`` block: the exception being handled is
         # the one the record echoes.
         exc = sys.exc_info()[1]
-        return not (isinstance(exc, USER_ERRORS) or (exc is not None and (disk_full(exc) or out_of_memory(exc))))
+        return not (isinstance(exc, USER_ERRORS) or (exc is not None and (
+            disk_full(exc) or out_of_memory(exc) or lost_contact(exc))))
 
 
 _ECHO_FILTER = _UserErrorEcho()

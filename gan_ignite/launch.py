@@ -26,7 +26,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from gan_ignite.config import ExperimentConfig
+from gan_ignite.config import world_size as config_world_size
 from gan_ignite.distributed import quiet_ignite
+from gan_ignite.run_env import launcher_local_world_size, under_launcher
 from gan_ignite.errors import UsageError
 from gan_ignite.interrupt import handle_signals
 
@@ -36,19 +38,11 @@ __all__ = [
 ]
 
 DEFAULT_PORT = 29500  # torchrun's, for runs across machines
-_LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE")
-
-
-def under_launcher() -> bool:
-    """Whether ``torchrun`` (or another launcher setting ``RANK`` and ``WORLD_SIZE``) started this process."""
-    return all(name in os.environ for name in _LAUNCHER_VARIABLES)
 
 
 def world_size(config: ExperimentConfig) -> int:
-    """How many processes the run has: the launcher's ``WORLD_SIZE``, else nodes times processes per node."""
-    if under_launcher():
-        return int(os.environ["WORLD_SIZE"])
-    return config.nproc_per_node * config.nnodes
+    """How many processes the run has: the launcher's, else nodes times processes per node."""
+    return config_world_size(config)
 
 
 def spawns(config: ExperimentConfig) -> bool:
@@ -75,8 +69,9 @@ def check_launch(config: ExperimentConfig) -> None:
     import torch.distributed as dist
 
     if under_launcher() and (config.nproc_per_node > 1 or config.nnodes > 1):
-        raise UsageError("this process was started by torchrun (RANK and WORLD_SIZE are set), which starts the "
-                         "processes itself; leave --nproc-per-node and --nnodes out")
+        raise UsageError("this process was started by torchrun or srun (RANK, LOCAL_RANK and WORLD_SIZE, or "
+                         "SLURM_PROCID, are set), which starts the processes itself; leave --nproc-per-node and "
+                         "--nnodes out")
     if world_size(config) == 1:
         return
     device, name = config.resolved_device(), backend(config)
@@ -92,8 +87,11 @@ def check_launch(config: ExperimentConfig) -> None:
         raise UsageError("several CPU processes on a machine with GPUs are not supported; run on the GPUs, or hide "
                          "them with CUDA_VISIBLE_DEVICES=")
     if getattr(config, "sync_batch_norm", False) and device != "cuda":
-        raise UsageError("--sync-batch-norm needs CUDA devices (torch's SyncBatchNorm runs on GPUs only); leave it "
-                         "out on the CPU")
+        raise UsageError("--sync-batch-norm (given, or in the resumed run's config.json) needs CUDA devices: "
+                         "torch's SyncBatchNorm runs on GPUs only; pass --no-sync-batch-norm on the CPU")
+    if spawns(config) and config.nnodes == 1 and config.master_port and not _port_free(config.master_port):
+        raise UsageError(f"--master-port {config.master_port} is in use on this machine; pass another one, or 0 "
+                         f"to have a free one chosen")
 
 
 def share_cpu_threads(config: ExperimentConfig) -> None:
@@ -105,7 +103,7 @@ def share_cpu_threads(config: ExperimentConfig) -> None:
     """
     import torch
 
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", 0)) or config.nproc_per_node
+    local = launcher_local_world_size() or config.nproc_per_node
     if local > 1 and config.resolved_device() == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
 
@@ -119,7 +117,7 @@ def _start_method(config: ExperimentConfig, fresh: bool) -> str:
     CUDA context does not survive a fork. A process that ``python -m experiments.NAME``
     or ``gan-ignite`` started (``fresh``) has run no torch operation when it launches.
     """
-    if fresh and config.resolved_device() == "cpu" and "fork" in multiprocessing.get_all_start_methods():
+    if fresh and config.resolved_device() == "cpu" and sys.platform.startswith("linux"):  # macOS forks unsafely
         return "fork"
     return "spawn"
 
@@ -136,6 +134,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("", port))
+        except OSError:
+            return False
+    return True
+
+
 def launch(fn: Callable[..., Any], config: ExperimentConfig, *args: Any, fresh: bool = False) -> None:
     """Run ``fn(local_rank, *args)`` in every process of the run, this one's included under torchrun.
 
@@ -145,7 +152,7 @@ def launch(fn: Callable[..., Any], config: ExperimentConfig, *args: Any, fresh: 
     start) rather than spawned.
     """
     import ignite.distributed as idist
-    from torch.multiprocessing import ProcessExitedException
+    from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
 
     if not spawns(config):
         with quiet_ignite(), idist.Parallel(backend=backend(config)) as parallel:
@@ -161,6 +168,14 @@ def launch(fn: Callable[..., Any], config: ExperimentConfig, *args: Any, fresh: 
             )
             with parallel:
                 parallel.run(fn, *args)
+    except ProcessRaisedException as exc:
+        # Raised where no handler of ours runs yet: setting up the processes' connection.
+        if "DistNetworkError" not in str(exc) and "EADDRINUSE" not in str(exc):
+            raise
+        reason = next((line for line in reversed(str(exc).splitlines()) if line.strip()), "")
+        sys.stderr.write(f"error: the processes could not connect to each other ({reason.strip()}); check "
+                         f"--master-addr and --master-port\n")
+        sys.exit(2)
     except ProcessExitedException as exc:
         if exc.exit_code >= 0:
             sys.exit(exc.exit_code)  # the process said why on stderr

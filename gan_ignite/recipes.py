@@ -7,6 +7,7 @@ make the run directory of DESIGN.md) is the same, and lives here once.
 
 from __future__ import annotations
 
+import io
 import sys
 from typing import Any
 
@@ -162,10 +163,11 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
     TensorBoard, plots, snapshots.
 
     In a run of several processes, as in ChainerMN, the extensions that write (the log,
-    the console, sample grids, TensorBoard, plots, snapshots) and the training-health
-    warnings are registered in the main process only; every process keeps the guard, the
-    generator's average, the learning-rate extensions and the evaluation (computed by
-    the main process, its numbers shared with all), which their stop triggers read.
+    the console, sample grids, TensorBoard, plots, snapshots) are registered in the main
+    process only; every process keeps the guard, the training-health checks (their
+    warnings said by the main process), the generator's average, the learning-rate
+    extensions and the evaluation (computed by the main process, its numbers shared with
+    all), which their stop triggers read.
     ``gen`` is the generator itself, not its ``DistributedDataParallel`` wrapper.
     """
     device, main = config.resolved_device(), is_main_process()
@@ -176,8 +178,9 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
     # sample grid are written, and at every snapshot: none of them holds an unchecked value.
     snapshots = snapshot_trigger(1, config.snapshot_iterations)
     trainer.extend(E.FiniteGuard(interval=checks, snapshots=snapshots))
-    if main:
-        trainer.extend(E.TrainingHealth(gen, z_dim, interval=checks, device=device))
+    # In every process: its probe runs the generator in training mode, whose SyncBatchNorm
+    # (--sync-batch-norm) is a collective. Only the main process says its warnings.
+    trainer.extend(E.TrainingHealth(gen, z_dim, interval=checks, device=device, out=None if main else _DISCARD))
     sample_gen = sampling_generator(trainer, config, gen)
     evaluating = getattr(config, "eval_interval", 0) > 0
     if evaluating:
@@ -213,6 +216,16 @@ def _writers(trainer: Trainer, config: ExperimentConfig, sample_gen: nn.Module, 
 
 
 BEST_GENERATOR = "gen_best.pt"
+
+
+class _Discard(io.TextIOBase):
+    """A text stream that keeps nothing: the warnings of the processes other than the main one."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+_DISCARD = _Discard()
 
 
 def _best_value_trigger(key: str, mode: str, interval: tuple[int, str]) -> MaxValueTrigger | MinValueTrigger:
@@ -259,7 +272,7 @@ def speed_switches(config: GANConfig, gen: nn.Module, dis: nn.Module) -> None:
         to_channels_last(gen, dis)
     if config.compile:
         reason = compile_models(gen, dis, device=config.resolved_device())
-        if reason is not None:
+        if reason is not None and is_main_process():
             print(f"warning: --compile skipped: {reason}; training uncompiled", file=sys.stderr)
 
 

@@ -2,7 +2,8 @@
 
 Resuming a run exactly means continuing every RNG where it stopped: Python's ``random``,
 NumPy's global generator, torch's CPU generator (which also drives the data loader's
-shuffling and worker seeds) and every CUDA device's generator. Ignite's ``Checkpoint``
+shuffling and worker seeds) and every CUDA device's generator (in a run of several processes, one device each: the
+main process's device's state is restored on every process's own). Ignite's ``Checkpoint``
 saves any object with ``state_dict``/``load_state_dict``; this is that object.
 
 States are stored as tensors and plain Python values only, because Ignite loads
@@ -39,6 +40,7 @@ class RNGStates:
         }
         if torch.cuda.is_available():
             state["cuda"] = torch.cuda.get_rng_state_all()
+            state["cuda_device"] = torch.cuda.current_device()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -49,4 +51,16 @@ class RNGStates:
         np.random.set_state((npy["kind"], keys, npy["pos"], npy["has_gauss"], npy["cached"]))
         torch.set_rng_state(state["torch"])
         if "cuda" in state and torch.cuda.is_available():
+            self._load_cuda(state)
+
+    @staticmethod
+    def _load_cuda(state: dict[str, Any]) -> None:
+        import ignite.distributed as idist
+
+        if idist.get_world_size() == 1:
             torch.cuda.set_rng_state_all(state["cuda"])
+            return
+        # Each process of a run draws on its own device, all alike (they are seeded alike and
+        # draw the same numbers): the state of the saving process's device is every one's.
+        saved = state["cuda"][state.get("cuda_device", 0)]
+        torch.cuda.set_rng_state(saved, device=torch.cuda.current_device())

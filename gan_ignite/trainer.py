@@ -43,8 +43,8 @@ In a run of several processes (``ignite.distributed``), each iteration's observa
 averaged over the processes before any extension sees it, and the processes agree on a
 stop signal that reached any of them, in the same collective
 (:func:`~gan_ignite.distributed.mean_over_processes`): all of them stop at the same
-iteration boundary. A resumed run may have another number of processes: the counters
-are carried over to the same place in the data (see :meth:`Trainer.load_state_dict`).
+iteration boundary. A resumed run may have another number of processes if it keeps the
+global batch (batch size times processes), and with it the epoch length.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from gan_ignite.distributed import mean_over_processes
-from gan_ignite.errors import UsageError
+from gan_ignite.errors import UsageError, quiet_engine_echo
 from gan_ignite.interrupt import TrainingInterrupted, handle_signals
 from gan_ignite.lifecycle import PRIORITY_SNAPSHOT, ExtensionEntry, call_with_trainer, registered_name, run_guarded
 from gan_ignite.reporting import Reporter
@@ -156,13 +156,15 @@ class Trainer:
         self._signal: int | None = None
         self._interrupted = False
         self._world = 1
-        self._agreed: list[Tensor] = []  # per iteration: how many processes had each stop signal
+        # Per iteration: how many processes had each stop signal, and (on a device) the event
+        # that marks the end of its copy to the host.
+        self._agreed: list[tuple[Tensor, Any]] = []
         self._extensions: dict[str, ExtensionEntry] = {}
         self._order: list[ExtensionEntry] | None = None
         self._elapsed_before = 0.0
         self._start_time: float | None = None
         self._stopped_at: int | None = None  # the iteration a non-interval stop trigger fired at
-        self._saved_data_size: int | None = None  # a resumed state's dataset size
+        self._saved_data: dict[str, Any] = {}  # a resumed state's dataset size and global batch
 
     # -- progress ----------------------------------------------------------------------
     @property
@@ -302,19 +304,22 @@ class Trainer:
             signum = self._agreed_signal()
             if signum is None:
                 return
-            self._signal = self._signal or signum  # the process the signal did not reach stops with it too
+            self._signal = signum  # every process stops with the same signal, the one it did not reach too
         elif self._signal is None:
             return
         self._interrupted = True
         engine.terminate(skip_completed=True)
 
     def _agreed_signal(self) -> int | None:
-        # On CUDA the agreement of the iteration before the last is read: the host need not
-        # wait for the iteration the device still runs. Every process reads the same one.
-        lag = 1 if self._agreed and self._agreed[-1].device.type == "cuda" else 0
+        # On a device the agreement of the iteration before the last is read, from a copy
+        # that iteration's collective queued: the host never waits for the iteration the
+        # device still runs. Every process reads the same iteration's.
+        lag = 1 if self._agreed and self._agreed[-1][1] is not None else 0
         while len(self._agreed) > lag:
-            counts = self._agreed.pop(0).tolist()
-            for signum, count in zip(self.stop_signals, counts):
+            counts, copied = self._agreed.pop(0)
+            if copied is not None:
+                copied.synchronize()
+            for signum, count in zip(self.stop_signals, counts.tolist()):
                 if count > 0:
                     return signum
         return None
@@ -333,7 +338,7 @@ class Trainer:
         if self._world > 1:
             signalled = [float(self._signal == signum) for signum in self.stop_signals]
             self.observation, agreed = mean_over_processes(self.observation, signalled)
-            self._agreed.append(agreed)
+            self._agreed.append(_host_copy(agreed))
         return self.observation
 
     @property
@@ -353,6 +358,8 @@ class Trainer:
 
         self.check_not_finished()
         self._world = idist.get_world_size()
+        if self._world > 1:
+            quiet_engine_echo(self.engine.logger)  # a peer's loss is reported once, by the caller
         with self._stop_on_signals():
             self._run()
 
@@ -430,28 +437,33 @@ class Trainer:
             )
 
     def check_same_data(self) -> None:
-        """Raise :class:`UsageError` if a resumed state's epoch length is not the loader's.
+        """Raise :class:`UsageError` if a resumed state's data or epoch length is not the loader's.
 
         The data (a folder that gained images, another ``limit``) changed since the
-        snapshot: Ignite would end each epoch after the old number of batches, and the
-        sampler's place in the epoch would point elsewhere.
+        snapshot, or the global batch did (``batch_size`` times the processes): Ignite
+        would end each epoch after the old number of batches, and the sampler's place in
+        the epoch would point elsewhere.
         """
+        saved_size, sampler = self._saved_data.get("size"), self.sampler
+        if saved_size is not None and sampler is not None and saved_size != sampler.dataset_size:
+            raise UsageError(
+                f"The run was trained on {saved_size} images, but its data now has {sampler.dataset_size}: the "
+                f"dataset or its settings changed since; restore them to continue the run, or start a new run"
+            )
         now = len(self.loader)  # type: ignore[arg-type]
         saved = self.engine.state.epoch_length
-        if self._saved_data_size is not None and self.sampler is not None:
-            # The epoch length may change with the number of processes; the data may not.
-            saved, now = self._saved_data_size, self.sampler.dataset_size
-            if saved != now:
-                raise UsageError(
-                    f"The run was trained on {saved} images, but its data now has {now}: the dataset or its settings "
-                    f"changed since; restore them to continue the run, or start a new run"
-                )
+        if not self.engine.state.iteration or saved is None or saved == now:
             return
-        if self.engine.state.iteration and saved is not None and saved != now:
+        saved_batch, batch = self._saved_data.get("global_batch"), self._global_batch()
+        if saved_batch is not None and saved_batch != batch:
             raise UsageError(
-                f"The run was trained with {saved} iterations an epoch, but its data now gives {now}: the dataset "
-                f"or its settings changed since; restore them to continue the run, or start a new run"
+                f"The run was trained on a global batch of {saved_batch} images (batch size times processes), but "
+                f"this one takes {batch}: each epoch would have another length; resume with the same global batch"
             )
+        raise UsageError(
+            f"The run was trained with {saved} iterations an epoch, but its data now gives {now}: the dataset "
+            f"or its settings changed since; restore them to continue the run, or start a new run"
+        )
 
     # -- state -----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -482,15 +494,8 @@ class Trainer:
         return batch_size * idist.get_world_size() if isinstance(batch_size, int) else None
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`'s state.
-
-        A state saved by a run with another global batch (another number of processes)
-        is carried over to the same place in the data: after as many whole epochs, and
-        within the epoch after as many samples as fit into whole batches of this run.
-        """
-        data = state.get("data") or {}
-        self._saved_data_size = data.get("size")
-        self.engine.load_state_dict(_same_place(state["engine"], data.get("global_batch"), self))
+        self._saved_data = dict(state.get("data") or {})
+        self.engine.load_state_dict(state["engine"])
         self._elapsed_before = float(state["elapsed_time"])
         self._stopped_at = state.get("stopped_at")
         if self.sampler is not None and "sampler" in state:  # older checkpoints have none
@@ -519,17 +524,17 @@ class Trainer:
         return {"trainer": self, **dict(saved)}
 
 
-def _same_place(engine_state: Mapping[str, Any], saved_batch: int | None, trainer: Trainer) -> dict[str, Any]:
-    """The engine state with its iteration counter converted to this run's global batch."""
-    engine_state = dict(engine_state)
-    batch, length = trainer._global_batch(), len(trainer.loader)  # type: ignore[arg-type]
-    saved_length = engine_state.get("epoch_length")
-    if not saved_batch or not batch or saved_batch == batch or not saved_length or "iteration" not in engine_state:
-        return engine_state
-    epochs, done = divmod(int(engine_state["iteration"]), saved_length)
-    engine_state["iteration"] = epochs * length + min(done * saved_batch // batch, length - 1)
-    engine_state["epoch_length"] = length
-    return engine_state
+def _host_copy(counts: Tensor) -> tuple[Tensor, Any]:
+    """``counts`` on the host: at once on the CPU; on CUDA a copy queued into pinned memory, with its event."""
+    if counts.device.type != "cuda":
+        return counts, None
+    import torch
+
+    host = torch.empty(counts.shape, dtype=counts.dtype, pin_memory=True)
+    host.copy_(counts, non_blocking=True)
+    event = torch.cuda.Event()
+    event.record()
+    return host, event
 
 
 def _check_length(loader: Iterable) -> None:

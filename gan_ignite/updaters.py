@@ -12,8 +12,9 @@ device.
 In a run of several processes the networks come wrapped in ``DistributedDataParallel``
 (:func:`ignite.distributed.auto_model`): each process steps on its own batch and the
 wrappers average the gradients. The generator step's discriminator forward goes around
-D's wrapper: D's parameters are frozen there, so its gradient hooks would wait for
-gradients that never come. Every process draws the noise of the *global* batch from
+D's wrapper: D's parameters are frozen there, so the wrapper has nothing to reduce, and
+going around it saves what it does on every call (broadcast D's batch-norm buffers,
+prepare its reducer; ``benchmarks/distributed.py`` measures both routes). Every process draws the noise of the *global* batch from
 the shared RNG (all processes are seeded alike) and takes its own rows, as the sampler
 deals the data (every ``N``-th from its rank on), so that ``N`` processes of batch ``B``
 see the real images, noise and random draws that one process of batch ``N*B`` would,
@@ -199,7 +200,7 @@ class GANUpdater:
         compare with real data (feature matching).
         """
         # Freezing D's parameters skips their gradients: cheaper, and D's .grad stays clean.
-        # D runs unwrapped: its DistributedDataParallel would wait for those gradients.
+        # D runs unwrapped: its DistributedDataParallel would have nothing to reduce.
         dis = unwrap(self.dis)
         trainable = [p for p in dis.parameters() if p.requires_grad]
         for p in trainable:

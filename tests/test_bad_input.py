@@ -407,8 +407,9 @@ CASES = [
          "progress, --compile, --sync-batch-norm and the launch options may change; leave --loss out to continue the "
          "run, or start a new run in another --out",
          id="resume with another loss"),
-    case(["--out", "{run}", *RESUME, "--batch-size", "32"], CHANGED.format("--batch-size 16", "--batch-size 32",
-         "--batch-size"), id="resume with another batch size"),
+    case(["--out", "{run}", *RESUME, "--batch-size", "32"], "error: --resume: the run's global batch is 16 images "
+         "(1 process of 16), which a resumed run keeps; with 1 process pass --batch-size 16, or leave it out",
+         id="resume with another batch size"),
     case(["--out", "{run}", *RESUME, "--limit", "32"], CHANGED.format("--limit 64", "--limit 32", "--limit"),
          id="resume with another limit"),
     case(["--out", "{run}", *RESUME, "--classes", "7"], CHANGED.format("--classes", "--classes 7", "--classes"),

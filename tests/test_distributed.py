@@ -15,11 +15,11 @@ import sys
 import time
 
 import pytest
-import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from benchmarks.kill_resume import checkpoint_iterations, environment, final_weights, identical
 from experiments import gan_mnist
+from gan_ignite.config import parse_config
 from tests.conftest import PROJECT_ROOT
 
 # 256 digits at 16x16, no batch norm (each process would normalise over its own half of
@@ -87,25 +87,61 @@ def test_two_processes_of_batch_b_follow_one_process_of_batch_2b(runs):
     assert abs(two["dis/loss"][-1][1] - two["dis/loss"][0][1]) > 100 * CURVE_TOLERANCE
 
 
-def test_a_two_process_checkpoint_resumes_in_one_process_at_the_same_place_in_the_data(runs, tmp_path):
-    out = tmp_path / "two"
-    shutil.copytree(runs["two"][0], out)
-    run(out, "--resume", "--epochs", "3")  # no --nproc-per-node: one process, batch 16 as saved
-    # One process of batch 16 takes 16 iterations an epoch: the 2 epochs done are its iteration 32.
-    assert [(e["epoch"], e["iteration"]) for e in log(out)] == [(1, 8), (2, 16), (3, 48)]
-    assert json.loads((out / "config.json").read_text())["world_size"] == 1
-    state = torch.load(out / "checkpoints" / "checkpoint_48.pt", weights_only=True)
-    assert state["trainer"]["engine"]["epoch_length"] == 16
+@pytest.fixture(scope="module")
+def resumed(runs, tmp_path_factory):
+    """The 2-process run continued in one process, and the 1-process run in two under torchrun, for epoch 3."""
+    root = tmp_path_factory.mktemp("resumed")
+    two, one = root / "two", root / "one"
+    shutil.copytree(runs["two"][0], two)
+    shutil.copytree(runs["one"][0], one)
+    # No --nproc-per-node and no --batch-size: one process, taking the run's global batch of 32.
+    in_one = run(two, "--resume", "--epochs", "3")
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    in_two = subprocess.run([*torchrun, *command(one, "--resume", "--epochs", "3")[1:]], cwd=PROJECT_ROOT,
+                            env=environment(), capture_output=True, text=True, timeout=300)
+    assert in_two.returncode == 0, in_two.stderr[-3000:]
+    return {"in_one": (two, in_one), "in_two": (one, in_two)}
 
 
-def test_a_one_process_checkpoint_resumes_in_two_processes(runs, tmp_path):
-    out = tmp_path / "one"
-    shutil.copytree(runs["one"][0], out)
-    result = run(out, "--resume", "--epochs", "3", "--nproc-per-node", "2")
+def test_a_two_process_checkpoint_resumes_in_one_process_with_the_runs_global_batch(resumed):
+    out, result = resumed["in_one"]
     assert TRACEBACK not in result.stderr, result.stderr
-    # Two processes of batch 32 take 4 iterations an epoch: the 2 epochs done are their iteration 8.
-    assert [(e["epoch"], e["iteration"]) for e in log(out)] == [(1, 8), (2, 16), (3, 12)]
+    assert [(e["epoch"], e["iteration"]) for e in log(out)] == [(1, 8), (2, 16), (3, 24)]
+    config = json.loads((out / "config.json").read_text())
+    assert (config["world_size"], config["batch_size"], config["global_batch_size"]) == (1, 32, 32)
+    assert checkpoint_iterations(out) == [8, 16, 24]
+
+
+def test_a_one_process_checkpoint_resumes_in_two_processes_under_torchrun(resumed):
+    out, result = resumed["in_two"]
+    assert TRACEBACK not in result.stderr, result.stderr
+    assert [(e["epoch"], e["iteration"]) for e in log(out)] == [(1, 8), (2, 16), (3, 24)]
+    config = json.loads((out / "config.json").read_text())
+    assert (config["world_size"], config["batch_size"], config["global_batch_size"]) == (2, 16, 32)
     assert len(list((out / "tb").glob("events.out.tfevents.*"))) == 2  # the first run's and the resumed one's
+
+
+def test_either_way_the_resumed_runs_go_on_as_one_run(resumed):
+    # The two started alike (above), and each went on with the same global batch and data order.
+    in_one, in_two = curves(resumed["in_one"][0]), curves(resumed["in_two"][0])
+    for key in KEYS:
+        third = [(step, value) for step, value in in_one[key] if step > 16]
+        other = [(step, value) for step, value in in_two[key] if step > 16]
+        assert [step for step, _ in third] == [step for step, _ in other] == list(range(17, 25))
+        assert max(abs(a - b) for (_, a), (_, b) in zip(third, other)) < CURVE_TOLERANCE, key
+
+
+@pytest.mark.parametrize("options, line", [
+    (["--nproc-per-node", "3"], "--resume: the run's global batch is 32 images (2 processes of 16), which does not "
+                                "divide among 3 processes; launch a number of processes that divides 32"),
+    (["--batch-size", "16"], "--resume: the run's global batch is 32 images (2 processes of 16), which a resumed "
+                             "run keeps; with 1 process pass --batch-size 32, or leave it out"),
+])
+def test_a_resume_that_would_change_the_global_batch_is_refused(runs, options, line, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse_config(gan_mnist.Config, ["--out", str(runs["two"][0]), "--resume", *options])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == f"error: {line}\n"
 
 
 LINE = re.compile(r"interrupted at iteration (\d+) \(epoch (\d+)\); checkpoint saved: (\S+); continue with: (.+)\n")
@@ -148,8 +184,8 @@ def test_bad_input_found_in_the_processes_is_one_line_from_the_main_one(tmp_path
 @pytest.mark.parametrize("options, line", [
     (["--backend", "nccl"], "--backend nccl needs CUDA devices and a torch build with NCCL; use --backend gloo on "
                             "the CPU"),
-    (["--sync-batch-norm"], "--sync-batch-norm needs CUDA devices (torch's SyncBatchNorm runs on GPUs only); leave "
-                            "it out on the CPU"),
+    (["--sync-batch-norm"], "--sync-batch-norm (given, or in the resumed run's config.json) needs CUDA devices: "
+                            "torch's SyncBatchNorm runs on GPUs only; pass --no-sync-batch-norm on the CPU"),
     (["--nnodes", "2", "--node-rank", "2"], "--node-rank 2 is not below --nnodes 2; number the machines from 0 to 1"),
 ])
 def test_launch_options_that_cannot_work_are_refused_before_any_process_starts(options, line, tmp_path, capsys,
@@ -168,5 +204,6 @@ def test_launch_options_under_torchrun_are_refused(tmp_path, capsys, monkeypatch
     with pytest.raises(SystemExit) as exit_:
         gan_mnist.main([*SMALL, "--nproc-per-node", "2", "--out", str(tmp_path / "run")])
     assert exit_.value.code == 2
-    assert capsys.readouterr().err == ("error: this process was started by torchrun (RANK and WORLD_SIZE are set), "
-                                       "which starts the processes itself; leave --nproc-per-node and --nnodes out\n")
+    assert capsys.readouterr().err == (
+        "error: this process was started by torchrun or srun (RANK, LOCAL_RANK and WORLD_SIZE, or SLURM_PROCID, are "
+        "set), which starts the processes itself; leave --nproc-per-node and --nnodes out\n")

@@ -1,5 +1,5 @@
-"""The pieces of a run of several processes: data shares, averaged observations, agreed stops, counters
-carried over to another world size."""
+"""The pieces of a run of several processes: data shares, averaged observations, agreed stops, a resumed
+state's global batch."""
 
 import json
 import os
@@ -57,15 +57,16 @@ def trainer_of(n, batch_size, tmp_path):
                    out=tmp_path)
 
 
-def test_counters_saved_with_another_global_batch_are_carried_to_the_same_place_in_the_data(tmp_path):
+def test_a_resumed_state_of_another_global_batch_is_refused(tmp_path):
     trainer = trainer_of(64, 8, tmp_path)  # 8 iterations an epoch
     saved = trainer.state_dict()
-    # A run of global batch 16 (two processes of 8): 4 iterations an epoch, 3 epochs and 2 batches done.
-    saved["engine"] = {**saved["engine"], "iteration": 3 * 4 + 2, "epoch_length": 4}
+    # Two processes of 8: 4 iterations an epoch.
+    saved["engine"] = {**saved["engine"], "iteration": 6, "epoch_length": 4}
     saved["data"] = {"size": 64, "global_batch": 16}
     trainer.load_state_dict(saved)
-    assert (trainer.iteration, trainer.engine.state.epoch_length) == (3 * 8 + 2 * 16 // 8, 8)
-    trainer.check_same_data()  # the same 64 images
+    with pytest.raises(UsageError, match=r"^The run was trained on a global batch of 16 images \(batch size times "
+                                         r"processes\), but this one takes 8: each epoch would have another length"):
+        trainer.check_same_data()
 
 
 def test_a_resumed_state_of_other_data_is_refused_whatever_the_world_size(tmp_path):

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from gan_ignite.errors import UsageError
+from gan_ignite.distributed import broadcast_numbers, is_main_process
 from gan_ignite.extensions.extension import PRIORITY_WRITER, Extension
 from gan_ignite.extensions.images import inference
 from gan_ignite.triggers import TriggerLike, get_trigger
@@ -103,4 +104,8 @@ class ClassifierAccuracy(Extension):
         self.key = key
 
     def __call__(self, trainer: Trainer) -> None:
-        trainer.observation[self.key] = classifier_accuracy(self.dis, self.loader, self.device)
+        # With several processes the main one measures and every one gets its number: D's
+        # batch-norm statistics differ between processes, and a stop trigger reading the
+        # key must decide alike in all of them.
+        accuracy = {"accuracy": classifier_accuracy(self.dis, self.loader, self.device)} if is_main_process() else {}
+        trainer.observation[self.key] = broadcast_numbers(accuracy, ["accuracy"])["accuracy"]
