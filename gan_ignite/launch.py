@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from gan_ignite.config import ExperimentConfig
-from gan_ignite.config import world_size as config_world_size
+from gan_ignite.config import world_size
 from gan_ignite.distributed import quiet_ignite
 from gan_ignite.run_env import launcher_local_world_size, under_launcher
 from gan_ignite.errors import UsageError
@@ -38,11 +38,6 @@ __all__ = [
 ]
 
 DEFAULT_PORT = 29500  # torchrun's, for runs across machines
-
-
-def world_size(config: ExperimentConfig) -> int:
-    """How many processes the run has: the launcher's, else nodes times processes per node."""
-    return config_world_size(config)
 
 
 def spawns(config: ExperimentConfig) -> bool:
