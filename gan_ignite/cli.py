@@ -329,38 +329,8 @@ def _report_interrupted(exc: TrainingInterrupted, config: ExperimentConfig, modu
     sys.stderr.write(f"interrupted at iteration {exc.iteration} (epoch {exc.epoch}); {outcome}\n")
 
 
-_USAGE = """usage: gan-ignite list
-       gan-ignite train EXPERIMENT [options]   (or gan-ignite EXPERIMENT [options])
-       gan-ignite evaluate RUN_DIR [options]   (python -m gan_ignite.evaluate)
-       gan-ignite train-extractor [options]    (python -m gan_ignite.train_extractor)
-experiments: {names}"""
-
-
 def console_main(argv: Sequence[str] | None = None) -> None:
-    """``gan-ignite list``, ``gan-ignite train NAME [options]`` or ``gan-ignite NAME [options]``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    names = experiment_names()
-    if not argv or argv[0] in ("-h", "--help"):
-        print(_USAGE.format(names=", ".join(names)))
-        return
-    if argv[0] == "list":
-        for name in names:
-            doc = (load_experiment(name).__doc__ or "").strip().splitlines()
-            print(f"{name:<16} {doc[0] if doc else ''}")
-        return
-    if argv[0] in ("evaluate", "train-extractor"):
-        # An installed command does not put the working directory on the module path, as
-        # `python -m` does: the safe way to evaluate from inside a directory you did not make.
-        from gan_ignite import evaluate, train_extractor
+    """The ``gan-ignite`` console script (:mod:`gan_ignite.commands`)."""
+    from gan_ignite.commands import main
 
-        tool = evaluate if argv[0] == "evaluate" else train_extractor
-        tool.main(argv[1:], prog=f"gan-ignite {argv[0]}")
-        return
-    words = argv[:2] if argv[0] == "train" else argv[:1]
-    if len(words) < (2 if argv[0] == "train" else 1):
-        fail(f"gan-ignite train needs an experiment; choose one of {', '.join(names)}")
-    try:
-        module = load_experiment(words[-1])
-    except UsageError as exc:
-        fail(str(exc))
-    module.main(argv[len(words):], prog=" ".join(["gan-ignite", *words]))
+    main(argv)

@@ -69,6 +69,10 @@ class ExperimentConfig(CheckedOptions):
     n_saved: int = option(3, "how many of the newest checkpoints to keep", POSITIVE)
     n_samples: int = option(64, "images in each epoch's sample grid", POSITIVE)
     progress: bool = option(True, "show a progress bar (on a terminal)")
+    quiet: bool = option(False, "print only warnings and the final summary: no table of observations, no progress bar")
+    histogram_interval: int = option(
+        0, "iterations between histograms of both networks' weights in TensorBoard (0: none)", NON_NEGATIVE
+    )
     # Launching (gan_ignite.launch): where and how the processes run, not what the run is.
     nproc_per_node: int = option(1, "processes to start on this machine, one per device (GPU, or CPU share)",
                                  POSITIVE)
@@ -221,13 +225,13 @@ def _parser(cls: type, description: str | None, prog: str | None, defaults: bool
 # Settings a resumed run takes from the command line only, never from its config.json:
 # where and how this process runs, not what the run is.
 NOT_RESUMED = (
-    "out", "resume", "force", "device", "progress",
+    "out", "resume", "force", "device", "progress", "quiet",
     "nproc_per_node", "nnodes", "node_rank", "master_addr", "master_port", "backend",
 )
 # Settings a resumed run may change; every other one would make it another run.
 RESUMABLE = NOT_RESUMED + (
     "epochs", "lr", "lr_dis", "beta1", "beta2", "ema_decay", "log_interval", "snapshot_interval",
-    "snapshot_iterations", "n_saved", "eval_interval", "eval_samples", "num_workers", "data_root",
+    "snapshot_iterations", "n_saved", "histogram_interval", "eval_interval", "eval_samples", "num_workers", "data_root",
     # Compiling keeps the arithmetic (up to rounding) and no state. --channels-last and
     # --fused-adam are not here: the optimizer state saved in one memory layout or for one
     # Adam kernel would be walked by the other.

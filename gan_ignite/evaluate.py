@@ -30,7 +30,7 @@ from gan_ignite.options import check_device, dataset_path
 from gan_ignite.registry import load_experiment
 from gan_ignite.run_dir import CONFIG, read_marker, resolve_path
 
-__all__ = ["evaluate_run", "evaluate_folder", "load_run_generator", "main"]
+__all__ = ["evaluate_run", "evaluate_folder", "load_run_generator", "HELP", "add_arguments", "run", "main"]
 
 
 def _read_run_config(run_dir: Path) -> dict[str, Any]:
@@ -132,23 +132,23 @@ def evaluate_folder(
     return measure(_folder_batches(str(folder), net, batch_size), net, reference)
 
 
-def _parser(prog: str) -> argparse.ArgumentParser:
-    from gan_ignite.config import OneLineParser
+HELP = "measure a run's samples (or a folder of images) against the real data: FID, KID, IS"
 
-    parser = OneLineParser(prog=prog, description=__doc__.split("\n")[0])
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``gan-ignite evaluate`` and ``python -m gan_ignite.evaluate``."""
     parser.add_argument("run_dir", nargs="?", help="a run directory (the --out of a training run)")
     parser.add_argument("--images", help="a folder of images to measure instead of a run")
     parser.add_argument("--dataset", help="the real data: a run's own by default; required with --images")
     parser.add_argument("--data-root", help="where the real dataset lives (a run's own by default)")
     parser.add_argument("--n", type=int, default=10000, help="samples drawn from a run's generator")
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=500, help="images per forward pass")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda if available)")
     parser.add_argument("--features", choices=("domain", "inception"), default="domain",
                         help="domain: the dataset's trained classifier; inception: Inception-v3 (weights file)")
     parser.add_argument("--extractor", help="a domain extractor file (default: the cached one of --dataset)")
     parser.add_argument("--inception-weights", help="Inception-v3 weights file (default: in the cache)")
-    return parser
 
 
 def _paths(args: argparse.Namespace) -> None:
@@ -185,19 +185,32 @@ def _run(args: argparse.Namespace) -> dict[str, float]:
     return evaluate_run(args.run_dir, args.n, seed=args.seed, dataset=args.dataset, data_root=args.data_root, **common)
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "python -m gan_ignite.evaluate") -> None:
+def run(args: argparse.Namespace) -> None:
+    """Measure what ``args`` name and print one JSON object; bad input raises :class:`UsageError`."""
     from gan_ignite.metrics import QUALITY_KEYS
 
-    args = _parser(prog).parse_args(argv)
     try:
         result = _run(args)
-    except UsageError as exc:
-        fail(str(exc))
     except (MemoryError, RuntimeError) as exc:
         if not out_of_memory(exc):
             raise
-        fail(f"not enough memory to evaluate: {allocation(exc)}; lower --batch-size")
+        raise UsageError(f"not enough memory to evaluate: {allocation(exc)}; lower --batch-size") from None
     print(json.dumps({key: result[key] for key in QUALITY_KEYS}))
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m gan_ignite.evaluate") -> None:
+    from gan_ignite.config import OneLineParser
+
+    from gan_ignite.commands import DefaultsHelp
+
+    parser = OneLineParser(prog=prog, description=__doc__.split("\n")[0],
+                           formatter_class=DefaultsHelp)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        run(args)
+    except UsageError as exc:
+        fail(str(exc))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ into the cache (:func:`~gan_ignite.extractors.extractor_path`), where the metric
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Sequence
 
 import torch
@@ -26,7 +27,7 @@ from gan_ignite.models.classifier import CLASSIFIERS
 from gan_ignite.config import OneLineParser
 from gan_ignite.run_dir import check_writable_dir, resolve_path
 
-__all__ = ["train_extractor", "main"]
+__all__ = ["train_extractor", "HELP", "add_arguments", "run", "main"]
 
 _HELD_OUT = 0.2  # the test fraction of a dataset without a test split
 # Epochs when not given: the 1,437 training digits need more passes than MNIST's 60,000.
@@ -123,37 +124,52 @@ def train_extractor(
     return DomainExtractor(network.cpu(), info)
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "python -m gan_ignite.train_extractor") -> None:
-    parser = OneLineParser(prog=prog, description=__doc__.split("\n")[0])
+HELP = "train the domain feature extractor that evaluations measure a dataset's samples with"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``gan-ignite train-extractor`` and ``python -m gan_ignite.train_extractor``."""
     parser.add_argument("--dataset", default="mnist", help=f"one of {', '.join(EXTRACTOR_IMAGE_SIZES)}")
     parser.add_argument("--data-root", default="data", help="where the dataset files live")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: 15 for digits, else 3)")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (none given: 15 for digits, else 3)")
+    parser.add_argument("--batch-size", type=int, default=128, help="images per batch")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--limit", type=int, default=0, help="train on the first N images only (0: all)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", default=None, help="the extractor file (default: the cache)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the data order")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--out", default=None, help="the extractor file (none given: the cache)")
+
+
+def run(args: argparse.Namespace) -> None:
+    """Train and save the extractor ``args`` describe; bad input raises :class:`UsageError`."""
     if args.epochs is None:
         args.epochs = _EPOCHS.get(args.dataset, 3)
+    if args.epochs < 1:
+        raise UsageError(f"--epochs should be a positive integer, but given {args.epochs}")
+    out = resolve_path(args.out, "--out") if args.out else extractor_path(args.dataset)
+    root = str(resolve_path(args.data_root, "--data-root"))
+    if args.out:
+        check_writable_dir(out.parent, "--out's folder")
+    else:
+        check_cache_writable(out.parent)  # before training, not after
+    extractor = train_extractor(
+        args.dataset, root, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        limit=args.limit, seed=args.seed, device=args.device,
+    )
+    extractor.save(out)
+    print(f"{args.dataset} extractor: test accuracy {extractor.info.test_accuracy:.4f}; saved to {out}")
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m gan_ignite.train_extractor") -> None:
+    from gan_ignite.commands import DefaultsHelp
+
+    parser = OneLineParser(prog=prog, description=__doc__.split("\n")[0],
+                           formatter_class=DefaultsHelp)
+    add_arguments(parser)
     try:
-        if args.epochs < 1:
-            raise UsageError(f"--epochs should be a positive integer, but given {args.epochs}")
-        out = resolve_path(args.out, "--out") if args.out else extractor_path(args.dataset)
-        root = str(resolve_path(args.data_root, "--data-root"))
-        if args.out:
-            check_writable_dir(out.parent, "--out's folder")
-        else:
-            check_cache_writable(out.parent)  # before training, not after
-        extractor = train_extractor(
-            args.dataset, root, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            limit=args.limit, seed=args.seed, device=args.device,
-        )
-        extractor.save(out)
+        run(parser.parse_args(argv))
     except UsageError as exc:
         fail(str(exc))
-    print(f"{args.dataset} extractor: test accuracy {extractor.info.test_accuracy:.4f}; saved to {out}")
 
 
 if __name__ == "__main__":

@@ -42,3 +42,23 @@ def digits_extractor():
     from gan_ignite.train_extractor import train_extractor
 
     return train_extractor("digits", epochs=8, log=lambda line: None)
+
+
+# The options of a tiny gan_mnist run on the embedded digits: 4 iterations an epoch, seconds in all.
+TINY_RUN = ["--dataset", "digits", "--limit", "64", "--batch-size", "16", "--image-size", "16", "--feature-maps", "8",
+            "--z-dim", "8", "--n-samples", "16", "--no-progress", "--log-interval", "2"]
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> Path:
+    """A tiny finished gan_mnist run: 3 epochs, the generator's EMA kept, its best epoch kept (gen_best.pt).
+
+    Shared by the tests of the commands that read a run (sample, interpolate, report, compare):
+    they must not write into it.
+    """
+    from experiments import gan_mnist
+
+    out = tmp_path_factory.mktemp("finished") / "run"
+    gan_mnist.main([*TINY_RUN, "--epochs", "3", "--ema-decay", "0.9", "--early-stopping", "gen/loss",
+                    "--patience", "5", "--out", str(out)])
+    return out

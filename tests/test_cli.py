@@ -12,8 +12,10 @@ def test_console_script_lists_and_rejects_experiments(capsys):
     with pytest.raises(SystemExit) as exit_info:
         console_main(["nope"])
     assert exit_info.value.code == 2
+    names = " ".join(listing.split("experiments: ")[1].split())
     assert capsys.readouterr().err == (
-        "error: unknown experiment 'nope'; choose one of " + listing.split("experiments: ")[1].strip() + "\n"
+        "error: unknown command or experiment 'nope'; choose a command (list, train, sample, interpolate, "
+        f"evaluate, train-extractor, report, compare) or an experiment ({names})\n"
     )
 
 
