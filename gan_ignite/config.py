@@ -216,6 +216,9 @@ def _prog(cls: type) -> str:
 def _parser(cls: type, description: str | None, prog: str | None, defaults: bool = True) -> argparse.ArgumentParser:
     """The command line of ``cls``; without ``defaults``, options not given stay out of the namespace."""
     parser = OneLineParser(description=description, prog=prog or _prog(cls))
+    parser.add_argument("--config", metavar="FILE", default=None if defaults else argparse.SUPPRESS,
+                        help="read options from a TOML, YAML or JSON file (a run's config.json repeats the run); "
+                        "options given here override it")
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         _add_field(parser, f, hints, f.default if defaults else argparse.SUPPRESS)
@@ -258,14 +261,26 @@ def parse_config(
     Args:
         prog: the program name for messages (default ``python -m <the config's module>``).
     """
-    args = _parser(cls, description, prog).parse_args(argv)
+    from gan_ignite.config_file import read_config_file
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser(cls, description, prog)
+    config_file = parser.parse_args(argv).config
+    try:
+        from_file = read_config_file(config_file, cls) if config_file is not None else {}
+    except UsageError as exc:
+        fail(str(exc))
+    parser.set_defaults(**from_file)  # the command line overrides the file
+    args = parser.parse_args(argv)
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    typed = set(vars(_parser(cls, description, prog, defaults=False).parse_args(argv))) - {"config"}
     try:
         if values.get("resume"):
-            given = set(vars(_parser(cls, description, prog, defaults=False).parse_args(argv)))
-            return _resumed(cls, values, given)
+            return _resumed(cls, values, typed | from_file.keys())
         return cls(**values)
+    except OptionError as exc:
+        fail(str(exc.in_file(resolve_path(config_file, "--config")) if exc.name in from_file.keys() - typed else exc))
     except UsageError as exc:
         fail(str(exc))
 
