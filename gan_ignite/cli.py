@@ -39,6 +39,7 @@ from gan_ignite.run_dir import (
     CHECKPOINTS, CONFIG, RunLock, checkpoint_name, check_folders_writable, check_same_experiment, check_writable_dir,
     foreign_entries, read_marker, removable_files, remove_files, write_atomic, write_marker,
 )
+from gan_ignite.summary import final_summary
 from gan_ignite.trainer import Trainer, TrainingInterrupted
 
 __all__ = ["run_experiment", "resume_command", "console_main", "fail"]
@@ -186,7 +187,16 @@ def _train(build: Callable[[C], Trainer], config: C, experiment: str) -> Trainer
         _agreed(lambda: load_snapshot(trainer, checkpoint, keep_hyperparameters=True)
                 if not main and checkpoint is not None else None)
         trainer.run()
+    if main:
+        print(final_summary(trainer, config, _train_command(build, experiment)))
     return trainer
+
+
+def _train_command(build: Callable, experiment: str) -> str:
+    """The command that trains the experiment: ``gan-ignite train NAME`` where it is installed."""
+    if experiment in experiment_names():
+        return f"gan-ignite train {experiment}"
+    return f"python -m {module_name(build.__module__)}"
 
 
 T = TypeVar("T")

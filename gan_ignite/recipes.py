@@ -37,6 +37,8 @@ __all__ = [
 
 REPORT_KEYS = ["epoch", "iteration", "gen/loss", "dis/loss", "dis/real", "dis/fake", "elapsed_time"]
 EVAL_REPORT_KEYS = ["eval/fid", "eval/is", "eval/classes"]
+# What the progress bar shows besides the time left: the losses and D's outputs.
+PROGRESS_KEYS = ["gen/loss", "dis/loss", "dis/real", "dis/fake"]
 
 
 def dataset_from_config(config: ExperimentConfig) -> Dataset:
@@ -202,9 +204,10 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
 def _writers(trainer: Trainer, config: ExperimentConfig, sample_gen: nn.Module, z_dim: int, evaluating: bool) -> None:
     """The extensions that write the run directory and the console: the main process's."""
     report = REPORT_KEYS[:-1] + EVAL_REPORT_KEYS + REPORT_KEYS[-1:] if evaluating else REPORT_KEYS
-    trainer.extend(E.PrintReport(report))
-    if config.progress and sys.stderr.isatty():  # a bar in a log file is noise
-        trainer.extend(E.ProgressBar(), trigger=(config.log_interval, "iteration"))
+    if not config.quiet:
+        trainer.extend(E.PrintReport(report))
+    if config.progress and not config.quiet and sys.stderr.isatty():  # a bar in a log file is noise
+        trainer.extend(E.ProgressBar(keys=PROGRESS_KEYS), trigger=(config.log_interval, "iteration"))
     device = config.resolved_device()
     trainer.extend(E.SampleGrid(sample_gen, z_dim, n=config.n_samples, seed=config.seed, device=device))
     trainer.extend(E.TensorBoardReport(trigger=(config.log_interval, "iteration")))
