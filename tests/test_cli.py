@@ -101,3 +101,30 @@ def test_gan_ignite_list_shows_every_installed_experiment_with_its_summary(capsy
     for name, line in zip(names, lines):
         summary = importlib.import_module(f"experiments.{name}").__doc__.strip().splitlines()[0]
         assert line.split(None, 1)[1] == summary
+
+
+def test_every_subcommand_has_help_listing_its_options_with_defaults(capsys):
+    from gan_ignite.commands import SUBCOMMANDS, main
+
+    main([])
+    top = capsys.readouterr().out
+    for name in SUBCOMMANDS:
+        assert f"\n    {name}" in top
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        text = capsys.readouterr().out
+        assert text.startswith(f"usage: gan-ignite {name} ")
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    assert "--n N                 samples drawn from a run's generator (default: 10000)" in capsys.readouterr().out
+
+
+def test_the_old_module_entry_points_still_work(capsys):
+    from gan_ignite import evaluate, train_extractor
+
+    for tool in (evaluate, train_extractor):
+        with pytest.raises(SystemExit) as exit_info:
+            tool.main(["--help"])
+        assert exit_info.value.code == 0
+        assert capsys.readouterr().out.startswith(f"usage: python -m {tool.__name__}")
