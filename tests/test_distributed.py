@@ -71,7 +71,10 @@ def test_two_processes_write_one_run_directory(runs):
     assert sorted(p.name for p in (out / "images").iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
     assert len(list((out / "tb").glob("events.out.tfevents.*"))) == 1  # one writer, not one a process
     assert checkpoint_iterations(out) == [8, 16]
-    assert len(result.stdout.splitlines()) == 3  # one console table: its header and one row an epoch
+    lines = result.stdout.splitlines()
+    table = lines[:next(i for i, line in enumerate(lines) if line.startswith("finished: "))]
+    assert len(table) == 3  # one console table: its header and one row an epoch
+    assert sum(line.startswith("finished: ") for line in lines) == 1  # and one final summary
     config = json.loads((out / "config.json").read_text())
     assert (config["world_size"], config["batch_size"], config["global_batch_size"]) == (2, 16, 32)
 

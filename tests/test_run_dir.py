@@ -371,8 +371,8 @@ def test_write_marker_writes_format_1_the_experiment_a_run_id_and_the_layout(tmp
     assert data["format"] == 1 == run_dir.FORMAT
     assert data["experiment"] == "gan_mnist"
     assert re.fullmatch("[0-9a-f]{32}", data["run_id"])
-    assert data["entries"] == list(ENTRIES) == ["run.json", "run.lock", "config.json", "log.jsonl", "images",
-                                                "checkpoints", "tb", "plots"]
+    assert data["entries"] == list(ENTRIES) == ["run.json", "run.lock", "config.json", "log.jsonl", "report.html",
+                                                "images", "checkpoints", "tb", "plots"]
     assert read_marker(tmp_path) == marker
     assert marker.entries == tuple(ENTRIES) and marker.run_id == data["run_id"]
     assert write_marker(tmp_path, "gan_mnist").run_id != marker.run_id  # new for every run
@@ -769,3 +769,13 @@ def test_resume_with_another_lr_trains_with_it(base_run, tmp_path):
     assert [g["lr"] for g in resumed["opt_gen"]["param_groups"]] == [1e-4]
     assert [g["lr"] for g in resumed["opt_dis"]["param_groups"]] == [1e-4]
     assert json.loads((out / "config.json").read_text())["lr"] == 1e-4
+
+
+def test_force_removes_the_report_page_also_of_runs_whose_marker_predates_it(tmp_path):
+    from gan_ignite.run_dir import Marker, removable_files
+
+    (tmp_path / "run.json").write_text("{}")
+    (tmp_path / "log.jsonl").write_text("")
+    (tmp_path / "report.html").write_text("<html></html>")
+    old = Marker(1, "gan_mnist", "0" * 32, "2026-01-01T00:00:00+00:00", ("run.json", "run.lock", "log.jsonl"))
+    assert sorted(p.name for p in removable_files(tmp_path, old)) == ["log.jsonl", "report.html", "run.json"]

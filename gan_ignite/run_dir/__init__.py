@@ -11,6 +11,7 @@ A run directory (``--out``) holds what one training run writes (DESIGN.md)::
                    with a <name>.sha256 sidecar
     tb/            TensorBoard event files
     plots/         loss.png, dis_output.png
+    report.html    the page gan-ignite report writes (when asked)
 
 Only a directory with a valid ``run.json`` is a run (:func:`read_marker`). ``--force``
 deletes only what :func:`removable_files` finds: the entries the marker lists, and in
@@ -23,7 +24,7 @@ types are expanded and resolved once (:func:`resolve_path`), so every writer, Ig
 """
 
 from gan_ignite.run_dir.layout import (
-    MARKER, LOCK, CONFIG, LOG, IMAGES, CHECKPOINTS, TB, PLOTS, ENTRIES, FORMAT, SAMPLE_GRID_FILE,
+    MARKER, LOCK, CONFIG, LOG, IMAGES, CHECKPOINTS, TB, PLOTS, REPORT, ENTRIES, FORMAT, SAMPLE_GRID_FILE,
     RECONSTRUCTION_FILE, LOSS_PLOT, DIS_OUTPUT_PLOT, CHECKPOINT_FILE, DIGEST_SUFFIX, TEMPORARY_CHECKPOINT,
     checkpoint_name, Marker, read_marker, write_marker, check_same_experiment, removable_files, remove_files,
     foreign_entries, check_folders_writable
@@ -34,7 +35,7 @@ from gan_ignite.run_dir.paths import (
 )
 
 __all__ = [
-    "MARKER", "LOCK", "CONFIG", "LOG", "IMAGES", "CHECKPOINTS", "TB", "PLOTS", "ENTRIES", "FORMAT",
+    "MARKER", "LOCK", "CONFIG", "LOG", "IMAGES", "CHECKPOINTS", "TB", "PLOTS", "REPORT", "ENTRIES", "FORMAT",
     "SAMPLE_GRID_FILE", "RECONSTRUCTION_FILE", "LOSS_PLOT", "DIS_OUTPUT_PLOT", "CHECKPOINT_FILE", "DIGEST_SUFFIX",
     "TEMPORARY_CHECKPOINT", "checkpoint_name", "Marker", "read_marker", "write_marker", "check_same_experiment",
     "removable_files", "remove_files", "foreign_entries", "check_folders_writable", "RunLock", "looks_like_path",

@@ -23,7 +23,7 @@ from gan_ignite.errors import UsageError
 from gan_ignite.run_dir.paths import cannot_write_in, write_atomic
 
 __all__ = [
-    "MARKER", "LOCK", "CONFIG", "LOG", "IMAGES", "CHECKPOINTS", "TB", "PLOTS", "ENTRIES", "FORMAT",
+    "MARKER", "LOCK", "CONFIG", "LOG", "IMAGES", "CHECKPOINTS", "TB", "PLOTS", "REPORT", "ENTRIES", "FORMAT",
     "SAMPLE_GRID_FILE", "RECONSTRUCTION_FILE", "LOSS_PLOT", "DIS_OUTPUT_PLOT", "CHECKPOINT_FILE", "DIGEST_SUFFIX",
     "TEMPORARY_CHECKPOINT", "checkpoint_name", "Marker", "read_marker", "write_marker", "check_same_experiment",
     "removable_files", "remove_files", "foreign_entries", "check_folders_writable", "OBJECT_SNAPSHOT_FILE",
@@ -39,6 +39,7 @@ IMAGES = "images"
 CHECKPOINTS = "checkpoints"
 TB = "tb"
 PLOTS = "plots"
+REPORT = "report.html"  # gan-ignite report's page, by default in the run directory
 
 SAMPLE_GRID_FILE = "epoch_{epoch:04d}.png"
 RECONSTRUCTION_FILE = "reconstruction_{epoch:04d}.png"
@@ -71,13 +72,13 @@ _FILES_IN = {
 }
 # Every entry a run writes, with the names of what it may hold: None for a file.
 ENTRIES: dict[str, re.Pattern[str] | None] = {
-    MARKER: None, LOCK: None, CONFIG: None, LOG: None,
+    MARKER: None, LOCK: None, CONFIG: None, LOG: None, REPORT: None,
     **{folder: re.compile(rf"^({names})$|^{_TEMP.format(name='[^/]+')}$") for folder, names in _FILES_IN.items()},
 }
 # What a write cut short by a kill leaves in the checkpoints folder: DiskSaver's or write_atomic's.
 TEMPORARY_CHECKPOINT = re.compile(rf"^(tmp[a-z0-9_]{{8}}|{_TEMP.format(name='[^/]+')})$")
 _EXPERIMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,99}$")
-_TOP_TEMP = re.compile("^(" + "|".join(_TEMP.format(name=re.escape(n)) for n in (MARKER, CONFIG, LOG)) + ")$")
+_TOP_TEMP = re.compile("^(" + "|".join(_TEMP.format(name=re.escape(n)) for n in (MARKER, CONFIG, LOG, REPORT)) + ")$")
 
 
 def check_folders_writable(out: Path) -> None:
@@ -185,7 +186,8 @@ def removable_files(out: Path, marker: Marker) -> list[Path]:
     found: list[Path] = []
     for entry in sorted(os.scandir(out), key=lambda e: e.name):
         files = ENTRIES.get(entry.name) if entry.name in marker.entries else None
-        own = entry.name in marker.entries or _TOP_TEMP.match(entry.name)
+        # The report page is the program's too, in runs whose marker predates it.
+        own = entry.name in marker.entries or entry.name == REPORT or _TOP_TEMP.match(entry.name)
         if not own:
             _refuse_foreign(out, Path(entry.path), "which no run writes")
         if entry.is_symlink():
