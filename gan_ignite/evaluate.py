@@ -28,9 +28,11 @@ from gan_ignite.config import read_saved_config, saved_config
 from gan_ignite.errors import UsageError, allocation, fail, out_of_memory
 from gan_ignite.options import check_device, dataset_path
 from gan_ignite.registry import load_experiment
-from gan_ignite.run_dir import CONFIG, read_marker, resolve_path
+from gan_ignite.run_dir import CHECKPOINTS, CONFIG, DIGEST_SUFFIX, looks_like_path, read_marker, resolve_path
 
-__all__ = ["evaluate_run", "evaluate_folder", "load_run_generator", "HELP", "add_arguments", "run", "main"]
+__all__ = [
+    "evaluate_run", "evaluate_folder", "load_run_generator", "LATEST", "BEST", "HELP", "add_arguments", "run", "main",
+]
 
 
 def _read_run_config(run_dir: Path) -> dict[str, Any]:
@@ -51,34 +53,110 @@ def _read_run_config(run_dir: Path) -> dict[str, Any]:
     return settings
 
 
-def load_run_generator(run_dir: str | Path, device: str = "cpu") -> tuple[nn.Module, int, Any]:
-    """The generator of a run's latest checkpoint, its noise size and the run's config.
+# The values of ``checkpoint`` in :func:`load_run_generator` that are no path.
+LATEST, BEST = "latest", "best"
+
+
+def load_run_generator(
+    run_dir: str | Path, device: str = "cpu", checkpoint: str | Path = LATEST
+) -> tuple[nn.Module, int, Any]:
+    """The generator of one of a run's checkpoints, its noise size and the run's config.
 
     The installed experiment named in ``config.json`` builds the run's trainer exactly
-    as training did, then the newest checkpoint that verifies is loaded into it
-    (``weights_only``). A run trained with ``--ema-decay`` gives its averaged generator,
-    the one its grids and evaluations sampled.
-    """
-    from gan_ignite.extensions.snapshot import latest_verified_checkpoint, load_snapshot
+    as training did, then the checkpoint is loaded into it (``weights_only``), so that
+    no option of the run need be repeated. Nothing is written to the run directory.
 
+    Args:
+        run_dir: the run directory (the ``--out`` of a training run).
+        device: where the generator is built.
+        checkpoint: which weights:
+
+            * ``"latest"``: the newest snapshot whose SHA-256 verifies. A run trained
+              with ``--ema-decay`` gives its averaged generator, the one its grids and
+              evaluations sampled.
+            * ``"best"``: ``checkpoints/gen_best.pt``, the (online) generator of the best
+              epoch that ``--early-stopping`` kept.
+            * a path: a snapshot (``checkpoint_<iteration>.pt``, giving the average as
+              ``"latest"`` does) or a generator file (``gen_best.pt``) of this run; a
+              bare file name is looked up in the run's ``checkpoints/``. It is verified
+              against its ``.sha256`` sidecar when it has one.
+
+    Raises:
+        UsageError: no such run, unreadable settings, no such checkpoint, one that fails
+            its integrity check or holds another model.
+    """
     run_dir = resolve_path(run_dir, "RUN_DIR")
+    if not run_dir.is_dir():
+        what = "does not exist" if not run_dir.exists() else "is not a directory"
+        raise UsageError(f"RUN_DIR {run_dir} {what}; pass a gan_ignite run directory (the --out of a run)")
     settings = _read_run_config(run_dir)
     module = load_experiment(settings["experiment"])
     # The run's settings, on this device, without re-running its evaluations.
     config = saved_config(module.Config, run_dir, settings, out=str(run_dir), device=device, eval_interval=0,
                           resume=False, force=False)
-    checkpoint, notes = latest_verified_checkpoint(run_dir)
-    for note in notes:
-        sys.stderr.write(f"warning: {note}\n")
-    if checkpoint is None:
-        raise UsageError(f"{run_dir} has no checkpoint to evaluate; train it for at least one snapshot interval")
+    path = _checkpoint_path(run_dir, checkpoint)
     trainer = module.build(config)
-    load_snapshot(trainer, checkpoint)
+    return _load_generator(trainer, path), trainer.updater.z_dim, config
+
+
+def _checkpoint_path(run_dir: Path, checkpoint: str | Path) -> Path:
+    """The file that ``checkpoint`` (see :func:`load_run_generator`) names, verified."""
+    from gan_ignite.extensions.snapshot import latest_verified_checkpoint, verify_checkpoint
+    from gan_ignite.recipes import BEST_GENERATOR
+
+    if checkpoint == LATEST:
+        path, notes = latest_verified_checkpoint(run_dir)
+        for note in notes:
+            sys.stderr.write(f"warning: {note}\n")
+        if path is None:
+            raise UsageError(f"{run_dir} has no checkpoint to load a generator from; train it for at least one snapshot interval")
+        return path
+    if checkpoint == BEST:
+        path = run_dir / CHECKPOINTS / BEST_GENERATOR
+        if not path.is_file():
+            raise UsageError(f"{run_dir} kept no best generator ({CHECKPOINTS}/{BEST_GENERATOR}): it was trained "
+                             f"without --early-stopping; pass --checkpoint latest or a checkpoint file")
+    else:
+        path = _checkpoint_file(run_dir, str(checkpoint))
+    if path.with_name(path.name + DIGEST_SUFFIX).exists() and (problem := verify_checkpoint(path)) is not None:
+        raise UsageError(f"checkpoint {path} fails its integrity check ({problem}); pass another checkpoint")
+    return path
+
+
+def _checkpoint_file(run_dir: Path, name: str) -> Path:
+    """``--checkpoint PATH``: the file as given, else a bare name in the run's ``checkpoints/``."""
+    path = resolve_path(name, "--checkpoint")
+    if not path.exists() and not looks_like_path(name):
+        path = run_dir / CHECKPOINTS / name
+    if not path.is_file():
+        raise UsageError(f"--checkpoint {name} is not a file; pass latest, best, or a checkpoint file of the run "
+                         f"(e.g. {run_dir / CHECKPOINTS}/checkpoint_<iteration>.pt)")
+    return path
+
+
+def _load_generator(trainer: Any, path: Path) -> nn.Module:
+    """Load ``path`` into the built ``trainer``; the generator to sample from.
+
+    A snapshot restores the whole trainer and gives the moving average when the run kept
+    one; a generator file (``snapshot_object(gen, ...)``) holds the online generator only.
+    """
+    from gan_ignite.extensions.snapshot import load_snapshot
+    from gan_ignite.weights import first_line, load_weights
+
+    state = load_weights(path, "checkpoint", remedy="pass another checkpoint")
+    if isinstance(state, dict) and "trainer" in state and "gen" in state:
+        load_snapshot(trainer, path)
+        try:
+            return trainer.get_extension("ema").ema_model
+        except ValueError:  # trained without --ema-decay
+            return trainer.updater.gen
+    gen = trainer.updater.gen
     try:
-        gen = trainer.get_extension("ema").ema_model
-    except ValueError:  # trained without --ema-decay
-        gen = trainer.updater.gen
-    return gen, trainer.updater.z_dim, config
+        gen.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError, KeyError) as exc:
+        raise UsageError(f"checkpoint {path} holds no generator of this run ({first_line(exc)}); "
+                         f"pass one of its own checkpoints") from None
+    return gen
 
 
 def _folder_batches(folder: str, extractor: Any, batch_size: int) -> Iterator[Tensor]:
