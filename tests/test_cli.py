@@ -128,3 +128,27 @@ def test_the_old_module_entry_points_still_work(capsys):
             tool.main(["--help"])
         assert exit_info.value.code == 0
         assert capsys.readouterr().out.startswith(f"usage: python -m {tool.__name__}")
+
+
+def test_the_readmes_everyday_commands_parse_as_written():
+    """Each ``gan-ignite`` line of the README's block is accepted by the parser of its command."""
+    import re
+    import shlex
+
+    from gan_ignite.commands import parser
+    from gan_ignite.config import _parser
+    from gan_ignite.registry import load_experiment
+    from tests.conftest import PROJECT_ROOT
+
+    section = (PROJECT_ROOT / "README.md").read_text().split("## Everyday commands", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    lines = [line.split("#", 1)[0] for line in block.splitlines() if line.startswith("gan-ignite ")]
+    commands = {shlex.split(line)[1] for line in lines}
+    assert commands == {"list", "train", "sample", "interpolate", "evaluate", "train-extractor", "report", "compare"}
+    for line in lines:
+        argv = shlex.split(line)[1:]
+        if argv[0] == "train":
+            cls = load_experiment(argv[1]).Config
+            _parser(cls, None, None).parse_args(argv[2:])
+        else:
+            assert parser().parse_args(argv).command == argv[0]
