@@ -210,7 +210,10 @@ def _writers(trainer: Trainer, config: ExperimentConfig, sample_gen: nn.Module, 
         trainer.extend(E.ProgressBar(keys=PROGRESS_KEYS), trigger=(config.log_interval, "iteration"))
     device = config.resolved_device()
     trainer.extend(E.SampleGrid(sample_gen, z_dim, n=config.n_samples, seed=config.seed, device=device))
-    trainer.extend(E.TensorBoardReport(trigger=(config.log_interval, "iteration")))
+    # HParams lists the final losses and D's outputs, and the sample quality when evaluated.
+    metrics = PROGRESS_KEYS + EVAL_REPORT_KEYS[:2] if evaluating else PROGRESS_KEYS
+    trainer.extend(E.TensorBoardReport(trigger=(config.log_interval, "iteration"), config=config, metrics=metrics,
+                                       models=trainer.models, histogram_interval=config.histogram_interval))
     # The plots draw the LogReport's entries rather than average every iteration again.
     trainer.extend(E.PlotReport(["dis/loss", "gen/loss"], filename=LOSS_PLOT, log_report="LogReport"))
     trainer.extend(E.PlotReport(["dis/real", "dis/fake"], filename=DIS_OUTPUT_PLOT, log_report="LogReport"))
