@@ -213,3 +213,15 @@ def test_a_config_value_of_the_wrong_type_names_the_file_and_key(evaluated_run, 
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == (f'error: {run / "config.json"}: z_dim should be an integer, but it is "8"; '
                                        f"repair or restore the file\n")
+
+
+def test_gan_ignite_evaluate_is_the_same_command(evaluated_run, capsys):
+    from gan_ignite.commands import main
+
+    main(["evaluate", str(evaluated_run), "--n", "64"])
+    via_subcommand = json.loads(capsys.readouterr().out)
+    assert via_subcommand == run_cli([str(evaluated_run), "--n", "64"], capsys)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", str(evaluated_run / "nope")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "nope" in err

@@ -141,3 +141,21 @@ def test_train_extractor_refuses_a_cache_that_is_a_file_before_training(tmp_path
         f"GAN_IGNITE_CACHE (or XDG_CACHE_HOME) at a directory you can write to\n"
     )
     assert cache.read_text() == "a file where the cache folder should be"
+
+
+def test_gan_ignite_train_extractor_trains_and_saves_one(tmp_path, capsys):
+    from gan_ignite.commands import main
+    from gan_ignite.extractors import DomainExtractor
+
+    out = tmp_path / "digits.pt"
+    main(["train-extractor", "--dataset", "digits", "--epochs", "1", "--out", str(out)])
+    accuracy = DomainExtractor.load(out).info.test_accuracy
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("epoch 1/1: loss ") and lines[0].endswith(f", test accuracy {accuracy:.4f}")
+    assert lines[1:] == [f"digits extractor: test accuracy {accuracy:.4f}; saved to {out}"]
+    assert accuracy > 0.3  # one epoch on 1,437 digits: well above chance (0.1)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train-extractor", "--dataset", "digits", "--epochs", "0", "--out", str(tmp_path / "x.pt")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "error: --epochs should be a positive integer, but given 0\n"
+    assert not (tmp_path / "x.pt").exists()
