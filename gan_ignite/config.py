@@ -266,8 +266,9 @@ def parse_config(
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser(cls, description, prog)
     config_file = parser.parse_args(argv).config
+    experiment = experiment_of(cls.__module__) or module_name(cls.__module__)
     try:
-        from_file = read_config_file(config_file, cls) if config_file is not None else {}
+        from_file = read_config_file(config_file, cls, experiment) if config_file is not None else {}
     except UsageError as exc:
         fail(str(exc))
     parser.set_defaults(**from_file)  # the command line overrides the file
@@ -276,6 +277,9 @@ def parse_config(
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     typed = set(vars(_parser(cls, description, prog, defaults=False).parse_args(argv))) - {"config"}
     try:
+        if values.get("force") and "out" in from_file.keys() - typed:
+            raise UsageError(f"--force would replace the run in {values['out']}, the --out of --config "
+                             f"{config_file}; pass --out to say which run to replace, or a new --out to repeat it")
         if values.get("resume"):
             return _resumed(cls, values, typed | from_file.keys())
         return cls(**values)

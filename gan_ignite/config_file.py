@@ -34,13 +34,18 @@ RUN_RECORD_KEYS = ("experiment", "world_size", "global_batch_size", "resume", "f
 _MAX_BYTES = 1 << 20  # a config file is small; anything larger is not one
 
 
-def read_config_file(file: str, cls: type) -> dict[str, Any]:
+def read_config_file(file: str, cls: type, experiment: str | None = None) -> dict[str, Any]:
     """The option values ``file`` sets for the config dataclass ``cls``, by field name, typed.
+
+    Args:
+        experiment: the experiment being configured; a run's ``config.json`` naming
+            another one is refused.
 
     Raises:
         UsageError: the file is missing, unreadable, of an unknown format, not a flat
-            mapping, holds a key that is no option (naming the nearest one) or a value of
-            the wrong type (naming the file and the key).
+            mapping, a run's config.json of another experiment, holds a key that is no
+            option (naming the nearest one) or a value of the wrong type (naming the
+            file and the key).
     """
     path = resolve_path(file, "--config")
     shown = f"--config {file}"
@@ -59,7 +64,19 @@ def read_config_file(file: str, cls: type) -> dict[str, Any]:
         raise UsageError(f"{shown} is larger than {_MAX_BYTES >> 20} MiB, too large for a config file; pass a "
                          f"{kind} file of options")
     mapping = _parsed(text, kind, shown)
+    if kind == "JSON":
+        _check_experiment(mapping.get("experiment"), experiment, file)
     return _options(mapping, cls, path, run_record=kind == "JSON")
+
+
+def _check_experiment(recorded: Any, experiment: str | None, file: str) -> None:
+    """Refuse a run's config.json of another experiment: its settings would train another model."""
+    if isinstance(recorded, str) and recorded.startswith("experiments."):  # runs from before run.json
+        recorded = recorded.removeprefix("experiments.")
+    if experiment is None or not isinstance(recorded, str) or recorded == experiment:
+        return
+    raise UsageError(f"--config {file} holds the settings of a {recorded} run, not of {experiment}; train "
+                     f"{recorded} with it, or copy the options you want into a TOML file")
 
 
 def _parsed(text: str, kind: str, shown: str) -> dict[str, Any]:
@@ -94,6 +111,9 @@ def _options(mapping: dict[str, Any], cls: type, path: Path, run_record: bool) -
         name = str(key).replace("-", "_")
         if run_record and name in RUN_RECORD_KEYS:
             continue
+        if isinstance(value, dict):
+            raise UsageError(f"--config {path}: {key!r} is a table of options; write every option at the top level "
+                             f"of the file, e.g. batch_size = 32")
         if name not in hints:
             raise _unknown(str(key), path, list(hints))
         if name in ("resume", "force"):

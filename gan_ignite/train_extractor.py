@@ -13,6 +13,7 @@ into the cache (:func:`~gan_ignite.extractors.extractor_path`), where the metric
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from collections.abc import Callable, Sequence
 
 import torch
@@ -136,7 +137,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--limit", type=int, default=0, help="train on the first N images only (0: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the data order")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda if available)")
     parser.add_argument("--out", default=None, help="the extractor file (none given: the cache)")
 
 
@@ -144,11 +145,13 @@ def run(args: argparse.Namespace) -> None:
     """Train and save the extractor ``args`` describe; bad input raises :class:`UsageError`."""
     if args.epochs is None:
         args.epochs = _EPOCHS.get(args.dataset, 3)
-    if args.epochs < 1:
-        raise UsageError(f"--epochs should be a positive integer, but given {args.epochs}")
+    _check_numbers(args)
     out = resolve_path(args.out, "--out") if args.out else extractor_path(args.dataset)
     root = str(resolve_path(args.data_root, "--data-root"))
     if args.out:
+        if out.is_dir():
+            raise UsageError(f"--out {args.out} is a directory; pass the extractor's file name, e.g. "
+                             f"{Path(args.out) / (args.dataset + '.pt')}")
         check_writable_dir(out.parent, "--out's folder")
     else:
         check_cache_writable(out.parent)  # before training, not after
@@ -158,6 +161,21 @@ def run(args: argparse.Namespace) -> None:
     )
     extractor.save(out)
     print(f"{args.dataset} extractor: test accuracy {extractor.info.test_accuracy:.4f}; saved to {out}")
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Refuse the numbers and the device training cannot take, before anything is loaded."""
+    from gan_ignite.options import check_device
+
+    for name, low in (("epochs", 1), ("batch_size", 1), ("limit", 0)):
+        if getattr(args, name) < low:
+            kind = "a positive integer" if low else "zero (all images) or more"
+            raise UsageError(f"--{name.replace('_', '-')} should be {kind}, but given {getattr(args, name)}")
+    if not args.lr > 0 or args.lr == float("inf"):
+        raise UsageError(f"--lr should be a positive number, but given {args.lr}")
+    check_device(args.device)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m gan_ignite.train_extractor") -> None:

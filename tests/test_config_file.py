@@ -111,3 +111,38 @@ def test_help_lists_the_config_option(capsys):
         main(["train", "gan_mnist", "--help"])
     assert "--config FILE" in capsys.readouterr().out
 
+
+
+def test_a_config_json_of_another_experiment_is_refused(finished_run, tmp_path, capsys):
+    file = finished_run / "config.json"
+    err = one_line_error(["train", "dcgan_folder", "--config", str(file), "--out", str(tmp_path / "run")], capsys)
+    assert err == (f"error: --config {file} holds the settings of a gan_mnist run, not of dcgan_folder; train "
+                   f"gan_mnist with it, or copy the options you want into a TOML file\n")
+    assert not (tmp_path / "run").exists()
+
+
+def test_force_replaces_no_run_the_command_line_did_not_name(finished_run, tmp_path, capsys):
+    before = {p: p.stat().st_mtime_ns for p in finished_run.rglob("*")}
+    file = finished_run / "config.json"
+    err = one_line_error(["train", "gan_mnist", "--config", str(file), "--force"], capsys)
+    assert err == (f"error: --force would replace the run in {finished_run}, the --out of --config {file}; pass "
+                   f"--out to say which run to replace, or a new --out to repeat it\n")
+    assert {p: p.stat().st_mtime_ns for p in finished_run.rglob("*")} == before
+
+
+def test_a_config_json_with_a_key_no_option_has_names_the_nearest(finished_run, tmp_path, capsys):
+    settings = json.loads((finished_run / "config.json").read_text())
+    file = tmp_path / "config.json"
+    file.write_text(json.dumps({**settings, "learning_rate": 1e-3}))
+    err = one_line_error(["train", "gan_mnist", "--config", str(file), "--out", str(tmp_path / "run")], capsys)
+    assert "unknown option 'learning_rate'" in err
+
+
+def test_a_table_is_refused_and_an_empty_file_sets_nothing(tmp_path, capsys):
+    nested = tmp_path / "nested.toml"
+    nested.write_text("[model]\nz_dim = 8\n")
+    err = one_line_error(["train", "gan_mnist", "--config", str(nested), "--out", str(tmp_path / "run")], capsys)
+    assert "'model' is a table of options; write every option at the top level of the file" in err
+    for name in ("empty.toml", "empty.yaml"):
+        (tmp_path / name).write_text("")
+        assert parsed(["--config", str(tmp_path / name)]) == parsed([])

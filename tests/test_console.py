@@ -66,3 +66,15 @@ def test_the_progress_bar_on_a_terminal_shows_the_main_observations(argv, bar, t
         return
     assert trainer.get_extension("ProgressBar")._keys == PROGRESS_KEYS == ["gen/loss", "dis/loss", "dis/real",
                                                                            "dis/fake"]
+
+
+def test_quiet_still_prints_warnings(tmp_path, capsys):
+    out = tmp_path / "run"
+    main(["train", "gan_mnist", *TINY_RUN, "--epochs", "2", "--quiet", "--out", str(out)])
+    capsys.readouterr()
+    (out / "checkpoints" / "checkpoint_8.pt").write_bytes(b"damaged")  # the newest: resuming passes it over
+    main(["train", "gan_mnist", "--out", str(out), "--resume", "--epochs", "3", "--quiet"])
+    captured = capsys.readouterr()
+    warnings = captured.err.splitlines()
+    assert len(warnings) == 1 and warnings[0].startswith("warning: ") and "checkpoint_8.pt" in warnings[0]
+    assert captured.out.startswith("finished: 3 epochs, 12 iterations in ")

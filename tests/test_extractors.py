@@ -159,3 +159,31 @@ def test_gan_ignite_train_extractor_trains_and_saves_one(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == "error: --epochs should be a positive integer, but given 0\n"
     assert not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--batch-size", "0"], "--batch-size should be a positive integer, but given 0"),
+    (["--limit", "-5"], "--limit should be zero (all images) or more, but given -5"),
+    (["--lr", "0"], "--lr should be a positive number, but given 0.0"),
+    (["--device", "tpu"], "--device should be one of auto, cpu, cuda, but given 'tpu'"),
+])
+def test_train_extractor_refuses_bad_numbers_before_training(argv, message, tmp_path, capsys):
+    from gan_ignite.commands import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train-extractor", "--dataset", "digits", *argv, "--out", str(tmp_path / "x.pt")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_extractor_refuses_a_directory_as_out_before_training(tmp_path, capsys, monkeypatch):
+    from gan_ignite import train_extractor
+    from gan_ignite.commands import main
+
+    monkeypatch.setattr(train_extractor, "train_extractor", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train-extractor", "--dataset", "digits", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (f"error: --out {tmp_path} is a directory; pass the extractor's file name, "
+                                       f"e.g. {tmp_path / 'digits.pt'}\n")
