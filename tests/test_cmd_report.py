@@ -157,15 +157,28 @@ def test_report_reads_a_run_as_far_as_it_went(finished_run, tmp_path, capsys):
     (run / "images" / "epoch_0003.png").unlink()
     page = report(run, tmp_path / "r.html")
     assert capsys.readouterr().err == f"warning: {run / 'log.jsonl'} line 2 is not a log entry (a JSON object " \
-                                      "with an epoch); skipped\n"
+                                      "with a finite, non-negative epoch); skipped\n"
     assert [i["alt"] for i in page.images if i["alt"].startswith("epoch ")] == ["epoch 1", "epoch 2"]
     assert Image.open(io.BytesIO(page.image("samples over epochs"))).n_frames == 2
     assert page.row("gen/loss")[1] == show_value(json.loads(lines[1])["gen/loss"])
     assert "epoch 2 of 3 (stopped" in "".join(page.text)
 
 
-def _no_marker(run):
+def _no_run_at_all(run):
     (run / "run.json").unlink()
+    settings = json.loads((run / "config.json").read_text())
+    del settings["experiment"]
+    (run / "config.json").write_text(json.dumps(settings))
+
+
+def _empty(run):
+    shutil.rmtree(run)
+    run.mkdir()
+
+
+def _other_files(run):
+    _empty(run)
+    (run / "notes.txt").write_text("not a run")
 
 
 def _no_config(run):
@@ -182,14 +195,23 @@ def _bad_marker(run):
 
 @pytest.mark.parametrize("damage, argv, message", [
     (None, ["{tmp}/nowhere"], "RUN_DIR {tmp}/nowhere does not exist"),
-    (_no_marker, ["{run}"], "{run} is not a run directory (it has no run.json)"),
+    (_no_run_at_all, ["{run}"], "{run} is not a run directory (it has no run.json, and its config.json names no "
+                                "experiment); pass the --out of a training run"),
+    (_empty, ["{run}"], "{run} is not a run directory (it is empty); pass the --out of a training run"),
+    (_other_files, ["{run}"], "{run} is not a run directory (it has neither run.json nor config.json)"),
     (_bad_marker, ["{run}"], "{run}/run.json is not a gan_ignite run marker"),
     (_no_config, ["{run}"], "{run} has no config.json"),
     (_bad_config, ["{run}"], "cannot read the run's settings {run}/config.json"),
     (None, ["{run}", "--out", "{tmp}/missing/r.html"], "the folder {tmp}/missing does not exist"),
     (None, ["{run}", "--out", "{tmp}"], "--out {tmp} is a directory"),
-    (None, ["{run}", "--out", "{run}/config.json"], "is one of the run's own files"),
-    (None, ["{run}", "--out", "{run}/images/r.html"], "is one of the run's own files"),
+    # Inside the run only its report.html: any other file would make train --force refuse the run.
+    (None, ["{run}", "--out", "{run}/foo.html"], "--out {run}/foo.html is inside the run directory {run}, where a "
+                                                 "report may only be report.html; pass --out {run}/report.html, "
+                                                 "or a path outside the run"),
+    (None, ["{run}", "--out", "{run}/config.json"], "is inside the run directory {run}"),
+    (None, ["{run}", "--out", "{run}/images/r.html"], "is inside the run directory {run}"),
+    (None, ["{run}", "--out", "{run}/missing/r.html"], "is inside the run directory {run}"),
+    (None, ["{run}", "--out", "{run}"], "--out {run} is a directory; pass a file path, such as {run}/report.html"),
     pytest.param(None, ["{run}", "--out", "/sys/r.html"], "--out /sys/r.html is not writable",
                  marks=pytest.mark.skipif(not os.path.isdir("/sys"), reason="needs Linux's /sys")),
 ])
@@ -205,6 +227,119 @@ def test_report_refuses_bad_input_in_one_line(finished_run, tmp_path, capsys, da
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and message.format(run=run, tmp=tmp_path) in err
     assert listing(tmp_path) == before
+
+
+def test_report_into_its_own_run_keeps_the_run_one_that_force_replaces(finished_run, tmp_path, capsys):
+    from experiments import gan_mnist
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    main(["report", str(run), "--out", str(run / "report.html")])
+    assert capsys.readouterr().out == f"wrote {run / 'report.html'}\n"
+    gan_mnist.main([*TINY_RUN, "--epochs", "1", "--out", str(run), "--force"])
+    assert not (run / "report.html").exists()  # replaced with the rest of the run
+
+
+def test_report_refuses_to_write_into_another_run(finished_run, tmp_path, capsys):
+    run, other = tmp_path / "run", tmp_path / "other"
+    shutil.copytree(finished_run, run)
+    shutil.copytree(finished_run, other)
+    before = listing(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(run), "--out", str(other / "images" / "r.html")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == f"error: --out {other / 'images' / 'r.html'} is inside another run directory, {other}, which a " \
+                  f"report of {run} must not change; pass a path outside it\n"
+    assert listing(tmp_path) == before
+
+
+# Lines a log may hold that are JSON objects but no entries: no epoch to show, count or resume from.
+NOT_ENTRIES = ['{"epoch": true}', '{"epoch": -1}', '{"epoch": 4, "iteration": Infinity}',
+               '{"epoch": 1e400, "iteration": 99}', '{"epoch": NaN, "iteration": 99}']
+
+
+def test_report_and_compare_skip_entries_of_no_finite_epoch(finished_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    lines = (run / "log.jsonl").read_text().splitlines()
+    (run / "log.jsonl").write_text("\n".join([*lines, *NOT_ENTRIES]) + "\n")  # the last entry the bad ones
+    warning = f"warning: {run / 'log.jsonl'} lines 4, 5, 6, 7, 8 are not a log entry (a JSON object with a " \
+              "finite, non-negative epoch); skipped\n"
+    page = report(run, tmp_path / "r.html")
+    assert capsys.readouterr().err == warning
+    text = "".join(page.text)
+    assert "epoch 3 of 3 (finished" in text and "--resume --epochs 6" in text
+    assert page.row("epoch / iteration")[1] == f"3 / {log_of(finished_run)[-1]['iteration']}"
+
+    main(["compare", str(run), str(finished_run)])
+    captured = capsys.readouterr()
+    assert captured.err == warning
+    final = tables(captured.out)["final"]
+    assert final["epoch"] == ["3", "3"] and final["iteration"][0] == final["iteration"][1]
+    assert "inf" not in captured.out and "nan" not in captured.out
+
+
+def _junk(path: Path) -> None:
+    path.write_bytes(b"not an image at all")
+
+
+def _jpeg(path: Path) -> None:
+    Image.new("RGB", (8, 8)).save(path, format="JPEG")  # an image, but not the PNG the page says it is
+
+
+def _bad_checksum(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[data.index(b"IDAT") + 8] ^= 0xFF  # a byte of the compressed pixels: the chunk's CRC no longer holds
+    path.write_bytes(bytes(data))
+
+
+def _truncated(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:60])
+
+
+def test_report_leaves_out_each_plot_and_grid_that_is_no_valid_png(finished_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    damaged = {run / "plots" / "loss.png": _junk, run / "plots" / "dis_output.png": _bad_checksum,
+               run / "images" / "epoch_0001.png": _jpeg, run / "images" / "epoch_0002.png": _truncated}
+    for path, damage in damaged.items():
+        damage(path)
+    page = report(run, tmp_path / "r.html")
+    warnings = capsys.readouterr().err.splitlines()
+    assert len(warnings) == len(damaged) and "<_io" not in "".join(warnings) and "0x" not in "".join(warnings)
+    for path in damaged:  # each named, in one line
+        assert [line for line in warnings if line.startswith(f"warning: {path} is not a")]
+        assert [line for line in warnings if line.endswith("; left it out")]
+    assert f"warning: {run / 'images' / 'epoch_0001.png'} is not a PNG image; left it out" in warnings
+    assert [i["alt"] for i in page.images] == ["samples over epochs", "epoch 3"]  # no plot, only grid 3
+    assert page.image("epoch 3") == (run / "images" / "epoch_0003.png").read_bytes()
+    assert Image.open(io.BytesIO(page.image("samples over epochs"))).n_frames == 1
+    text = "".join(page.text)
+    assert "plots/loss.png: left out, not a valid PNG" in text and "plots/dis_output.png: left out" in text
+
+
+def _legacy(run: Path) -> None:
+    """``run`` as runs before run.json were: config.json names the experiment's module."""
+    (run / "run.json").unlink()
+    settings = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**settings, "experiment": "experiments.gan_mnist"}))
+
+
+def test_report_and_compare_read_a_run_from_before_run_json(finished_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    _legacy(run)
+    page = report(run, tmp_path / "r.html")
+    text = "".join(page.text)
+    assert "gan_mnist run run" in text and "started ? (a run from before run.json)" in text
+    assert f"gan-ignite train gan_mnist --out {run} --resume --epochs 6" in text
+    assert page.row("z_dim")[1:] == ["8", "100"]  # the defaults of the experiment config.json names
+    capsys.readouterr()
+    main(["compare", str(run), str(finished_run)])
+    found = tables(capsys.readouterr().out)
+    assert found["run"]["experiment"] == ["gan_mnist", "gan_mnist"]
+    assert "experiment" not in found["setting"]
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +398,8 @@ def test_compare_all_lists_every_setting(finished_run, second_run, capsys):
     ([], "compare needs two or more run directories, but was given 0"),
     (["{run}"], "compare needs two or more run directories, but was given 1"),
     (["{run}", "{run}/"], "is the same run as {run}"),
-    (["{run}", "{tmp}"], "{tmp} is not a run directory"),
+    (["{run}", "{tmp}"], "{tmp} is not a run directory (it is empty); pass the --out of a training run"),
+    (["{run}", "{run}/images"], "{run}/images is not a run directory (it has neither run.json nor config.json)"),
 ])
 def test_compare_refuses_bad_input_in_one_line(finished_run, tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:
@@ -271,3 +407,28 @@ def test_compare_refuses_bad_input_in_one_line(finished_run, tmp_path, capsys, a
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message.format(run=finished_run, tmp=tmp_path) in err
+
+
+def test_compare_and_report_skip_alike_where_and_how_a_run_ran(finished_run, tmp_path, capsys):
+    """Both leave where and how the process ran alone: compare lists none of it, the report marks none of it."""
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    settings = json.loads((run / "config.json").read_text())
+    ran_elsewhere = {"device": "cuda", "master_port": 29999, "master_addr": "10.0.0.2", "backend": "nccl",
+                     "nproc_per_node": 2, "world_size": 2}
+    (run / "config.json").write_text(json.dumps({**settings, **ran_elsewhere, "lr": 1e-3}))
+    main(["compare", str(finished_run), str(run)])
+    assert set(tables(capsys.readouterr().out)["setting"]) == {"setting", "lr"}
+    page = report(run, tmp_path / "r.html")
+    marked = {cells[0] for kind, cells in page.rows if kind == "changed"}
+    assert "lr" in marked and not marked & set(ran_elsewhere)
+    main(["compare", str(finished_run), str(run), "--all"])
+    assert set(ran_elsewhere) <= set(tables(capsys.readouterr().out)["setting"])
+
+
+def test_compare_help_says_what_it_leaves_out(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "where and how each process ran (out, resume, force, device," in text and "master_port" in text

@@ -2,11 +2,13 @@
 
 Every image is inlined as a ``data:`` URI and the style sheet is in the page, so the
 file can be mailed or archived alone; no script runs. Every text from the run (a
-setting, a key of the log) is escaped with :func:`html.escape`. The page, top to
-bottom: the title (run, experiment, epochs), the final and best metrics beside the
-animation of the sample grids over the epochs and the command that resumes the run,
-the settings (those other than the experiment's defaults marked), the run's plots and
-the evaluation curve, then the sample grid of every epoch.
+setting, a key of the log) is escaped with :func:`html.escape`, and every image from it
+(a plot, a grid) is inlined only once Pillow verifies it is a PNG: one that is not is
+left out with a warning naming it. The page, top to bottom: the title (run,
+experiment, epochs), the final and best metrics beside the animation of the sample
+grids over the epochs and the command that resumes the run, the settings (those other
+than the experiment's defaults marked), the run's plots and the evaluation curve, then
+the sample grid of every epoch.
 """
 
 from __future__ import annotations
@@ -15,15 +17,17 @@ import base64
 import html
 import io
 import math
+import os
+import struct
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from gan_ignite.commands._runs import (
-    RunView, best_metrics, differs_from_default, final_metrics, read_bytes, resume_command, sample_grids,
-    show_setting, show_value,
+    NOT_COMPARED, RunView, best_metrics, differs_from_default, final_metrics, read_bytes, resume_command,
+    sample_grids, show_setting, show_value,
 )
-from gan_ignite.config import NOT_RESUMED
 from gan_ignite.errors import UsageError
 from gan_ignite.run_dir import DIS_OUTPUT_PLOT, LOSS_PLOT, PLOTS
 
@@ -62,7 +66,7 @@ def render(view: RunView, warn: Callable[[str], None]) -> str:
         _title(view),
         '<div class="row">', _metrics(view), _animation(grids), _resume(view), "</div>",
         _settings(view),
-        _plots(view),
+        _plots(view, warn),
         _gallery(grids),
     ]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -95,7 +99,8 @@ def _title(view: RunView) -> str:
     notes = "".join(f'<div class="warn">warning: {_e(w)}</div>' for w in view.warnings)
     return (f"<h1>{_e(view.experiment)} run <code>{_e(view.path.name)}</code></h1>\n"
             f'<div class="sub">{_e(view.path)} &middot; epoch {done} of {planned if planned is not None else "?"} '
-            f"({state}{took}) &middot; started {_e(view.marker.created)} &middot; report written {written}</div>\n"
+            f"({state}{took}) &middot; started {_e(view.started or '? (a run from before run.json)')} &middot; "
+            f"report written {written}</div>\n"
             f"{notes}")
 
 
@@ -120,7 +125,7 @@ def _settings(view: RunView) -> str:
     config_class, note = _config_class(view.experiment)
     rows = []
     for name, value in view.settings.items():
-        changed = None if name in NOT_RESUMED or config_class is None else differs_from_default(
+        changed = None if name in NOT_COMPARED or config_class is None else differs_from_default(
             config_class, name, value)
         default = ""
         if changed:
@@ -159,20 +164,38 @@ def _resume(view: RunView) -> str:
             "config.json; --epochs is the new total</div></div>")
 
 
-def _read_grids(view: RunView, warn: Callable[[str], None]) -> list[tuple[int, bytes, Any]]:
-    """Each epoch's grid as (epoch, PNG bytes, Pillow image); grids that do not decode are left out."""
+def _read_png(path: Path, warn: Callable[[str], None]) -> tuple[bytes, Any] | None:
+    """The PNG file ``path`` as (bytes, decoded Pillow image), or None with a warning naming it.
+
+    Pillow's ``verify`` checks the file's structure and checksums, ``load`` that its pixels
+    decode: only then are the bytes inlined as ``image/png``.
+    """
     from PIL import Image, UnidentifiedImageError
 
+    data = read_bytes(path)
+    if data is None:
+        warn(f"{path} is not a readable file; left it out")
+        return None
+    try:
+        Image.open(io.BytesIO(data), formats=["PNG"]).verify()
+        image = Image.open(io.BytesIO(data), formats=["PNG"])  # verify leaves an image unusable
+        image.load()
+    except UnidentifiedImageError:
+        warn(f"{path} is not a PNG image; left it out")
+        return None
+    # A damaged PNG raises any of these, by where the damage is.
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError) as exc:
+        warn(f"{path} is not a valid PNG image ({type(exc).__name__}: {exc}); left it out")
+        return None
+    return data, image
+
+
+def _read_grids(view: RunView, warn: Callable[[str], None]) -> list[tuple[int, bytes, Any]]:
+    """Each epoch's grid as (epoch, PNG bytes, Pillow image); grids that are no valid PNG are left out."""
     grids = []
     for epoch, path in sample_grids(view.path):
-        data = read_bytes(path)
-        try:
-            image = Image.open(io.BytesIO(data or b""))
-            image.load()
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
-            warn(f"{path} is not a readable PNG ({exc}); left it out")
-            continue
-        grids.append((epoch, data, image))
+        if (found := _read_png(path, warn)) is not None:
+            grids.append((epoch, *found))
     return grids
 
 
@@ -196,14 +219,16 @@ def _shown_width(width: int) -> int:
     return width * max(1, math.ceil(_GRID_WIDTH / max(width, 1)))
 
 
-def _plots(view: RunView) -> str:
+def _plots(view: RunView, warn: Callable[[str], None]) -> str:
     figures = []
     for name, caption in ((LOSS_PLOT, "losses"), (DIS_OUTPUT_PLOT, "D(x) and D(G(z))")):
-        data = read_bytes(view.path / PLOTS / name)
-        if data is None:
-            figures.append(f'<figure><p class="note">{_e(PLOTS)}/{_e(name)}: not drawn yet</p></figure>')
+        path = view.path / PLOTS / name
+        found = _read_png(path, warn) if os.path.lexists(path) else None
+        if found is None:
+            why = "left out, not a valid PNG" if os.path.lexists(path) else "not drawn yet"
+            figures.append(f'<figure><p class="note">{_e(PLOTS)}/{_e(name)}: {why}</p></figure>')
             continue
-        figures.append(f"<figure>{_img(data, 'image/png', caption, _PLOT_WIDTH)}<figcaption>{_e(caption)} "
+        figures.append(f"<figure>{_img(found[0], 'image/png', caption, _PLOT_WIDTH)}<figcaption>{_e(caption)} "
                        f"({_e(PLOTS)}/{_e(name)})</figcaption></figure>")
     curve = _eval_curve(view)
     if curve is not None:
@@ -217,7 +242,7 @@ def _eval_curve(view: RunView) -> bytes | None:
     series: dict[str, list[tuple[float, float]]] = {}
     for entry in view.log:
         for key, value in entry.items():
-            if key.startswith("eval/") and key != "eval/n" and isinstance(value, (int, float)):
+            if key.startswith("eval/") and key != "eval/n" and _is_finite(value):
                 series.setdefault(key, []).append((entry["epoch"], value))
     if not series:
         return None
@@ -237,6 +262,10 @@ def _eval_curve(view: RunView) -> bytes | None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _gallery(grids: Sequence[tuple[int, bytes, Any]]) -> str:

@@ -3,15 +3,18 @@
 :func:`open_run` reads a run's marker, settings and log into a :class:`RunView`. It
 takes no lock and writes nothing, so it works on a run that is still training: it sees
 what is there (a log with the epochs so far, no log at all before the first epoch).
-``log.jsonl`` is appended to line by line while a run trains, so a line that does not
-parse is skipped with a warning rather than refused: one bad line should not hide the
-rest of a run. An unterminated last line that does not parse is an entry being
-written and is skipped quietly.
+A run from before ``run.json`` existed is read too when its ``config.json`` names its
+experiment, as ``sample`` and ``evaluate`` read it. ``log.jsonl`` is appended to line
+by line while a run trains, so a line that is not a log entry (a JSON object whose
+``epoch``, and ``iteration`` if it has one, are finite non-negative numbers) is skipped
+with a warning rather than refused: one bad line should not hide the rest of a run. An
+unterminated last line that does not parse is an entry being written and is skipped
+quietly.
 
 Also here: what the two commands say alike about a run, its final and best metrics
 (:func:`final_metrics`, :func:`best_metrics`), how a value is shown
-(:func:`show_value`, :func:`show_setting`) and the command that resumes it
-(:func:`resume_command`).
+(:func:`show_value`, :func:`show_setting`), the settings neither compares
+(:data:`NOT_COMPARED`) and the command that resumes it (:func:`resume_command`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gan_ignite.config import read_saved_config
+from gan_ignite.config import NOT_RESUMED, read_saved_config
 from gan_ignite.errors import UsageError
 from gan_ignite.run_dir import (
     CONFIG, IMAGES, LOG, MARKER, Marker, RunLock, open_regular, read_marker, resolve_path,
@@ -36,12 +39,18 @@ from gan_ignite.run_dir import (
 __all__ = [
     "RunView", "open_run", "read_log", "read_bytes", "sample_grids", "final_metrics", "best_metrics",
     "show_value", "show_setting", "resume_command", "differs_from_default", "METRIC_KEYS", "BOOKKEEPING_KEYS",
+    "NOT_COMPARED",
 ]
 
 # The metrics a reader looks for first, in this order; eval/ keys follow, then the others, sorted.
 METRIC_KEYS = ("gen/loss", "dis/loss", "dis/real", "dis/fake")
 # Entry keys that say when an entry was made, not what was measured.
 BOOKKEEPING_KEYS = ("epoch", "epoch_detail", "iteration", "elapsed_time")
+# Settings that do not say what a run is: where and how its process ran (NOT_RESUMED:
+# out, device, master_port...; world_size, the processes the launch started), and the
+# experiment config.json names, which both commands show on their own. The report marks
+# none of them as changed from the defaults; compare lists them only with --all.
+NOT_COMPARED = (*NOT_RESUMED, "world_size", "experiment")
 # How an eval/ metric improves; a key ending in /loss improves by going down.
 _BETTER: dict[str, Callable[..., float]] = {
     "eval/fid": min, "eval/kid": min, "eval/max_class_share": min,
@@ -56,7 +65,8 @@ class RunView:
 
     Attributes:
         path: the run directory, resolved.
-        marker: its ``run.json``.
+        experiment: the experiment that trains the run (``gan_mnist``).
+        marker: its ``run.json`` (None: a run from before ``run.json``, named by ``config.json``).
         settings: its ``config.json``.
         log: the entries of ``log.jsonl`` that parse, in order (empty before the first).
         warnings: what was skipped while reading, one line each.
@@ -64,15 +74,17 @@ class RunView:
     """
 
     path: Path
-    marker: Marker
+    experiment: str
+    marker: Marker | None
     settings: dict[str, Any]
     log: list[dict[str, Any]]
     warnings: tuple[str, ...]
     in_use: bool
 
     @property
-    def experiment(self) -> str:
-        return self.marker.experiment
+    def started(self) -> str | None:
+        """When the run started (UTC, ISO 8601), or None when it has no ``run.json`` to say."""
+        return self.marker.created if self.marker is not None else None
 
     @property
     def last(self) -> dict[str, Any]:
@@ -94,8 +106,9 @@ def open_run(text: str) -> RunView:
     """The run directory ``text`` (as the user typed it), read without writing anything.
 
     Raises:
-        UsageError: no such directory, no run there (no ``run.json`` / ``config.json``),
-            or a marker or settings file that cannot be read.
+        UsageError: no such directory, no run there (neither ``run.json`` nor a
+            ``config.json`` naming its experiment), or a marker or settings file that
+            cannot be read.
     """
     path = resolve_path(text, "RUN_DIR")
     if not path.exists():
@@ -107,13 +120,38 @@ def open_run(text: str) -> RunView:
     except UsageError:
         raise UsageError(f"{path / MARKER} is not a gan_ignite run marker, so {path} is not a run to read; "
                          f"pass the --out of a training run") from None
-    if marker is None:
-        raise UsageError(f"{path} is not a run directory (it has no {MARKER}); pass the --out of a training run")
     settings = read_saved_config(path)  # a UsageError naming the file if it is corrupt
-    if settings is None:
+    if marker is not None and settings is None:
         raise UsageError(f"{path} has no {CONFIG} (the run's settings); restore it, or pass another run")
+    experiment = marker.experiment if marker is not None else _older_run_experiment(path, settings)
     log, warnings = read_log(path / LOG)
-    return RunView(path, marker, settings, log, tuple(warnings), _in_use(path))
+    return RunView(path, experiment, marker, settings, log, tuple(warnings), _in_use(path))
+
+
+def _older_run_experiment(path: Path, settings: dict[str, Any] | None) -> str:
+    """The experiment a run from before ``run.json`` names in its ``config.json``.
+
+    Raises:
+        UsageError: ``path`` is no run directory: empty, or no ``config.json`` naming an experiment.
+    """
+    name = settings.get("experiment") if settings is not None else None
+    if isinstance(name, str) and name.removeprefix("experiments.").isidentifier():
+        return name.removeprefix("experiments.")  # older config.json named the module
+    if _is_empty(path):
+        why = "it is empty"
+    elif settings is None:
+        why = f"it has neither {MARKER} nor {CONFIG}"
+    else:
+        why = f"it has no {MARKER}, and its {CONFIG} names no experiment"
+    raise UsageError(f"{path} is not a run directory ({why}); pass the --out of a training run")
+
+
+def _is_empty(path: Path) -> bool:
+    try:
+        with os.scandir(path) as found:
+            return next(found, None) is None
+    except OSError:  # unreadable: not known to be empty
+        return False
 
 
 def _in_use(path: Path) -> bool:
@@ -161,15 +199,22 @@ def read_log(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
         return entries, []
     shown = ", ".join(map(str, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
     return entries, [f"{path} line{'s' if len(bad) > 1 else ''} {shown} {'are' if len(bad) > 1 else 'is'} not "
-                     f"a log entry (a JSON object with an epoch); skipped"]
+                     f"a log entry (a JSON object with a finite, non-negative epoch); skipped"]
 
 
 def _entry(line: bytes) -> dict[str, Any] | None:
+    """The log entry ``line`` holds, or None: its epoch (and iteration, if any) finite and non-negative.
+
+    JSON as Python writes it may hold ``NaN`` and ``Infinity`` (and ``1e400`` reads as
+    infinity): such an epoch would be no epoch to show, count or resume from.
+    """
     try:
         entry = json.loads(line)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
-    if not isinstance(entry, dict) or not _is_number(entry.get("epoch")):
+    if not isinstance(entry, dict) or not _is_count(entry.get("epoch")):
+        return None
+    if "iteration" in entry and not _is_count(entry["iteration"]):
         return None
     return entry
 
@@ -186,6 +231,11 @@ def sample_grids(run: Path) -> list[tuple[int, Path]]:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_count(value: Any) -> bool:
+    """Whether ``value`` can be an epoch or an iteration: a finite, non-negative number."""
+    return _is_number(value) and math.isfinite(value) and value >= 0
 
 
 def final_metrics(view: RunView) -> dict[str, tuple[float, Any]]:
@@ -241,7 +291,8 @@ def resume_command(view: RunView) -> str:
     The same as the one a finished run prints (:func:`gan_ignite.summary.final_summary`).
     """
     epochs = view.epochs_done + (view.epochs_planned or view.epochs_done or 1)
-    return f"gan-ignite train {view.experiment} --out {shlex.quote(str(view.path))} --resume --epochs {epochs}"
+    where = shlex.quote(str(view.path))
+    return f"gan-ignite train {shlex.quote(view.experiment)} --out {where} --resume --epochs {epochs}"
 
 
 def differs_from_default(config_class: type, name: str, value: Any) -> bool | None:

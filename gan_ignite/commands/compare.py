@@ -19,9 +19,10 @@ then the TensorBoard command that shows the runs side by side::
     tensorboard --logdir_spec a:/home/u/runs/a/tb,b:/home/u/runs/b/tb
 
 The settings table has the keys of ``config.json`` whose values differ between the runs
-(a key one run lacks differs); where and how a run's process was started (``out``,
-``resume``, ``force``, ``progress``, ``quiet``) is left out, since it does not change
-what a run is. ``--all`` lists every key. The final metrics are each run's last log
+(a key one run lacks differs); where and how a run's process ran
+(:data:`~gan_ignite.commands._runs.NOT_COMPARED`: ``out``, ``device``, ``master_port``...,
+the settings whose changes the report does not mark either) is left out, since it does
+not change what a run is. ``--all`` lists every key. The final metrics are each run's last log
 entry (an eval/ metric: its newest evaluation, with the epoch when older). Two runs of
 one directory name are told apart by their parent folders. Runs are only read.
 """
@@ -33,7 +34,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from gan_ignite.commands._runs import RunView, final_metrics, open_run, show_setting, show_value
+from gan_ignite.commands._runs import NOT_COMPARED, RunView, final_metrics, open_run, show_setting, show_value
 from gan_ignite.errors import UsageError
 from gan_ignite.run_dir import TB
 
@@ -41,8 +42,6 @@ __all__ = ["HELP", "add_arguments", "run", "run_names", "tensorboard_command"]
 
 HELP = "compare runs: the settings that differ, the final metrics, and the TensorBoard command for them all"
 
-# config.json keys that say how a run's process was invoked, not what the run is.
-_INVOCATION = ("out", "resume", "force", "progress", "quiet")
 _FINAL = ("epoch", "iteration", "gen/loss", "dis/loss", "dis/real", "dis/fake")
 _FINAL_EVAL = ("eval/fid", "eval/kid", "eval/is")
 _MISSING = "-"
@@ -50,7 +49,10 @@ _MISSING = "-"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="two or more run directories")
-    parser.add_argument("--all", action="store_true", help="list every setting, not only those that differ")
+    parser.add_argument("--all", action="store_true",
+                        help="list every setting, not only those that differ; without it, where and how each "
+                             f"process ran ({', '.join(k for k in NOT_COMPARED if k != 'experiment')}) and the "
+                             "experiment (its own row) are left out")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -114,7 +116,7 @@ def _setting_rows(views: Sequence[RunView], every: bool) -> list[list[str]]:
     rows = []
     for key in keys:
         values = [view.settings.get(key, _MISSING) for view in views]
-        if every or (key not in _INVOCATION and any(value != values[0] for value in values)):
+        if every or (key not in NOT_COMPARED and any(value != values[0] for value in values)):
             rows.append([key, *(_MISSING if v is _MISSING else show_setting(v) for v in values)])
     return rows
 

@@ -11,7 +11,10 @@ file is the whole report::
 
 The run directory is only read (no lock is taken, so a run still training can be
 reported on: the page shows the epochs so far); the one file written is the report,
-atomically. A log line that cannot be read is skipped with a warning on stderr.
+atomically. Inside a run directory that is only ``RUN_DIR/report.html``, an entry of
+the run's layout that ``--force`` replaces: any other file there would make the run
+one that ``train --force`` refuses, so ``--out`` is refused anywhere else inside a run.
+A log line, plot or grid that cannot be read is left out with a warning on stderr.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 from gan_ignite.commands._report_html import render
 from gan_ignite.commands._runs import open_run
 from gan_ignite.errors import UsageError
-from gan_ignite.run_dir import ENTRIES, REPORT, cannot_write_in, resolve_path, write_atomic
+from gan_ignite.run_dir import MARKER, REPORT, cannot_write_in, resolve_path, write_atomic
 
 __all__ = ["HELP", "add_arguments", "run", "REPORT"]
 
@@ -54,13 +57,14 @@ def _warn(line: str) -> None:
 
 
 def _out_path(text: str, run_dir: Path) -> Path:
-    """``--out`` resolved and checked: a file in an existing, writable folder, none of the run's own files.
+    """``--out`` resolved and checked: a file in an existing, writable folder, inside no run but as its report.
 
     Raises:
-        UsageError: the folder is missing or not writable, ``--out`` is a directory, or
-            it would replace a file the run wrote.
+        UsageError: ``--out`` is inside a run directory other than as ``run_dir/report.html``,
+            is a directory, or its folder is missing or not writable.
     """
     out = resolve_path(text, "--out")
+    _check_outside_runs(text, out, run_dir)
     if out.is_dir():
         raise UsageError(f"--out {text} is a directory; pass a file path, such as {Path(text) / REPORT}")
     if not out.parent.is_dir():
@@ -68,7 +72,21 @@ def _out_path(text: str, run_dir: Path) -> Path:
     if (problem := cannot_write_in(out.parent)) is not None:
         raise UsageError(f"--out {text} is not writable ({problem} in {out.parent}); pass a file in a folder "
                          f"you can write to")
-    if out.is_relative_to(run_dir) and (out.parent != run_dir or out.name in ENTRIES and out.name != REPORT):
-        raise UsageError(f"--out {text} is one of the run's own files, which a report never replaces; pass "
-                         f"another path, such as {run_dir / REPORT}")
     return out
+
+
+def _check_outside_runs(text: str, out: Path, run_dir: Path) -> None:
+    """Refuse an ``out`` inside ``run_dir`` (but its ``report.html``) or inside another run directory.
+
+    A file a run does not write would make ``train --force`` refuse the run, and one it
+    does write (``config.json``, a grid) is the run's own.
+    """
+    if out == run_dir / REPORT:
+        return
+    if out.is_relative_to(run_dir) and out != run_dir:  # run_dir itself: refused as a directory
+        raise UsageError(f"--out {text} is inside the run directory {run_dir}, where a report may only be "
+                         f"{REPORT}; pass --out {run_dir / REPORT}, or a path outside the run")
+    other = next((folder for folder in out.parents if (folder / MARKER).is_file()), None)
+    if other is not None:
+        raise UsageError(f"--out {text} is inside another run directory, {other}, which a report of {run_dir} "
+                         f"must not change; pass a path outside it")
