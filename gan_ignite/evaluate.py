@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -28,7 +29,9 @@ from gan_ignite.config import read_saved_config, saved_config
 from gan_ignite.errors import UsageError, allocation, fail, out_of_memory
 from gan_ignite.options import check_device, dataset_path
 from gan_ignite.registry import load_experiment
-from gan_ignite.run_dir import CHECKPOINTS, CONFIG, DIGEST_SUFFIX, looks_like_path, read_marker, resolve_path
+from gan_ignite.run_dir import (
+    CHECKPOINTS, CONFIG, DIGEST_SUFFIX, MARKER, looks_like_path, read_marker, resolve_path,
+)
 
 __all__ = [
     "evaluate_run", "evaluate_folder", "load_run_generator", "LATEST", "BEST", "HELP", "add_arguments", "run", "main",
@@ -38,9 +41,12 @@ __all__ = [
 def _read_run_config(run_dir: Path) -> dict[str, Any]:
     """The run's settings, with ``experiment`` from its identity marker (``config.json``'s for older runs)."""
     settings = read_saved_config(run_dir)
-    if settings is None:
-        raise UsageError(f"{run_dir} has no {CONFIG}; pass a gan_ignite run directory (the --out of a run)")
     marker = read_marker(run_dir)
+    if settings is None and marker is None:
+        why = "it is empty" if not os.listdir(run_dir) else f"it has neither {MARKER} nor {CONFIG}"
+        raise UsageError(f"{run_dir} is not a run directory ({why}); pass the --out of a training run")
+    if settings is None:
+        raise UsageError(f"{run_dir} has no {CONFIG} (the run's settings); restore it, or pass another run")
     if marker is not None:
         return {**settings, "experiment": marker.experiment}
     if "experiment" not in settings:
@@ -64,7 +70,9 @@ def load_run_generator(
 
     The installed experiment named in ``config.json`` builds the run's trainer exactly
     as training did, then the checkpoint is loaded into it (``weights_only``), so that
-    no option of the run need be repeated. Nothing is written to the run directory.
+    no option of the run need be repeated. The training data is neither read nor
+    downloaded (:func:`~gan_ignite.recipes.stand_in_data`): a run whose data moved, or
+    a copy on another machine, still samples. Nothing is written to the run directory.
 
     Args:
         run_dir: the run directory (the ``--out`` of a training run).
@@ -85,6 +93,8 @@ def load_run_generator(
         UsageError: no such run, unreadable settings, no such checkpoint, one that fails
             its integrity check or holds another model.
     """
+    from gan_ignite.recipes import stand_in_data
+
     run_dir = resolve_path(run_dir, "RUN_DIR")
     if not run_dir.is_dir():
         what = "does not exist" if not run_dir.exists() else "is not a directory"
@@ -95,7 +105,9 @@ def load_run_generator(
     config = saved_config(module.Config, run_dir, settings, out=str(run_dir), device=device, eval_interval=0,
                           resume=False, force=False)
     path = _checkpoint_path(run_dir, checkpoint)
-    trainer = module.build(config)
+    batch = settings.get("global_batch_size")  # the batch of all its processes: the stand-in holds as many
+    with stand_in_data(batch if isinstance(batch, int) else config.batch_size):
+        trainer = module.build(config)  # its networks; the training data is not read
     return _load_generator(trainer, path), trainer.updater.z_dim, config
 
 
@@ -145,7 +157,11 @@ def _load_generator(trainer: Any, path: Path) -> nn.Module:
 
     state = load_weights(path, "checkpoint", remedy="pass another checkpoint")
     if isinstance(state, dict) and "trainer" in state and "gen" in state:
-        load_snapshot(trainer, path)
+        try:
+            load_snapshot(trainer, path)
+        except UsageError as exc:  # its remedy is resuming's
+            raise UsageError(f"checkpoint {path} is not one of this run's: {_mismatch(exc)}; pass one of this "
+                             f"run's own checkpoints, e.g. --checkpoint latest") from None
         try:
             return trainer.get_extension("ema").ema_model
         except ValueError:  # trained without --ema-decay
@@ -155,8 +171,15 @@ def _load_generator(trainer: Any, path: Path) -> nn.Module:
         gen.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError, KeyError) as exc:
         raise UsageError(f"checkpoint {path} holds no generator of this run ({first_line(exc)}); "
-                         f"pass one of its own checkpoints") from None
+                         f"pass one of this run's own checkpoints, e.g. --checkpoint latest") from None
     return gen
+
+
+def _mismatch(exc: UsageError) -> str:
+    """What :func:`~gan_ignite.extensions.snapshot.load_snapshot`'s message says differs, without its remedy."""
+    text = str(exc)
+    _, sep, rest = text.partition(" does not match this run: ")
+    return rest.rpartition("; ")[0] if sep and "; " in rest else text
 
 
 def _folder_batches(folder: str, extractor: Any, batch_size: int) -> Iterator[Tensor]:

@@ -172,7 +172,7 @@ class DomainExtractor(_Frozen):
         except (KeyError, TypeError, RuntimeError) as exc:
             raise UsageError(
                 f"{path} is not a gan_ignite feature extractor ({type(exc).__name__}: {exc}); "
-                f"train one with: python -m gan_ignite.train_extractor"
+                f"train one with: gan-ignite train-extractor --dataset NAME --data-root DIR"
             ) from None
         return cls(network, info)
 
@@ -192,7 +192,7 @@ def load_extractor(dataset: str, path: str | os.PathLike | None = None) -> Domai
     if not path.is_file():
         raise UsageError(
             f"No feature extractor for {dataset!r} at {path}; train one with: "
-            f"python -m gan_ignite.train_extractor --dataset {dataset} --data-root DIR"
+            f"gan-ignite train-extractor --dataset {dataset} --data-root DIR"
         )
     return DomainExtractor.load(path)
 

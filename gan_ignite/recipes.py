@@ -8,7 +8,11 @@ make the run directory of DESIGN.md) is the same, and lives here once.
 from __future__ import annotations
 
 import io
+import math
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import ignite.distributed as idist
@@ -30,7 +34,8 @@ from gan_ignite.triggers import EarlyStoppingTrigger, MaxValueTrigger, MinValueT
 from gan_ignite.updaters import make_gan_step
 
 __all__ = [
-    "dataset_from_config", "dcgan_models", "make_loader", "evaluation", "sampling_generator",
+    "dataset_from_config", "stand_in_data", "dataset_channels_of", "dcgan_models", "make_loader", "evaluation",
+    "sampling_generator",
     "standard_extensions", "speed_switches", "distributed_models", "gan_trainer", "stop_trigger", "REPORT_KEYS", "EVAL_REPORT_KEYS",
     "BEST_GENERATOR",
 ]
@@ -42,17 +47,81 @@ PROGRESS_KEYS = ["gen/loss", "dis/loss", "dis/real", "dis/fake"]
 
 
 def dataset_from_config(config: ExperimentConfig) -> Dataset:
-    """The training set the options name: dataset, root, image size, classes, limit."""
+    """The training set the options name: dataset, root, image size, classes, limit.
+
+    Under :func:`stand_in_data` it is a stand-in of zeros instead (see there): nothing is read.
+    """
     from torch.utils.data import Subset
 
     from gan_ignite.data import load_dataset
 
+    if (least := _STAND_IN.get()) is not None:
+        return _stand_in_dataset(config, least)
     dataset = load_dataset(
         config.dataset, root=config.data_root, image_size=config.image_size, classes=config.classes or None
     )
     if config.limit:
         dataset = Subset(dataset, range(min(config.limit, len(dataset))))  # type: ignore[arg-type]
     return dataset
+
+
+# The images a stand-in holds at least (a run's global batch), while rebuilding a run; None when training.
+_STAND_IN: ContextVar[int | None] = ContextVar("stand_in_data", default=None)
+
+
+@contextmanager
+def stand_in_data(images: int = 1) -> Iterator[None]:
+    """Rebuild a run without its data: :func:`dataset_from_config` returns a stand-in of zeros.
+
+    Sampling and evaluating a run need its networks, not its training set, which may
+    have moved, be on another machine, or be a folder slow to read. An experiment's
+    ``build(config)`` under this context gets, instead of the data, an in-memory
+    :class:`~gan_ignite.data.TensorImageDataset` of zero images of the run's shape:
+    its channels (1 for the digit sets, 3 for CIFAR-10 and folders, which are not
+    read), its image size, at least ``images`` of them (pass the run's global batch),
+    and labels covering ``--classes`` (else 0..9; a folder's are all 0), so that an
+    experiment that counts its classes from the labels counts as in training. Nothing
+    is downloaded or read, and :func:`dataset_channels_of` does not look into a folder.
+
+    Args:
+        images: the fewest images the stand-in holds.
+    """
+    token = _STAND_IN.set(max(1, images))
+    try:
+        yield
+    finally:
+        _STAND_IN.reset(token)
+
+
+def dataset_channels_of(config: ExperimentConfig) -> int:
+    """The channels of the run's images: its dataset's own, or 3 for a folder under :func:`stand_in_data`."""
+    from gan_ignite.data import DATASETS, dataset_channels
+
+    if _STAND_IN.get() is not None and config.dataset not in DATASETS:
+        return 3  # a folder is read as RGB; it may be gone
+    return dataset_channels(config.dataset)
+
+
+def _stand_in_dataset(config: ExperimentConfig, least: int) -> Dataset:
+    """Zero images of the run's shape, labelled ``0..K-1`` in turn (see :func:`stand_in_data`).
+
+    Big enough for a batch, and, for an experiment that holds out ``--held-out`` of
+    its data and keeps ``--labelled`` labels a class (ssgan_mnist), for a seeded random
+    hold-out to leave every class its labels with a wide margin (four times the need).
+    One zero image is expanded, so the images take no memory until copied.
+    """
+    import torch
+
+    from gan_ignite.data import DATASETS, TensorImageDataset
+
+    labels = (config.classes or tuple(range(10))) if config.dataset in DATASETS else (0,)
+    keep = min(1.0, max(0.05, 1.0 - getattr(config, "held_out", 0.0)))  # the share left for training
+    per_class = math.ceil(4 * (getattr(config, "labelled", 0) + 8) / keep)
+    n = max(math.ceil(2 * max(least, config.batch_size) / keep), per_class * len(labels))
+    channels = dataset_channels_of(config)
+    images = torch.zeros(1, channels, config.image_size, config.image_size).expand(n, -1, -1, -1)
+    targets = torch.tensor(list(labels)).repeat(math.ceil(n / len(labels)))[:n]
+    return TensorImageDataset(images, targets)
 
 
 def dcgan_models(
@@ -66,7 +135,6 @@ def dcgan_models(
     that shape the DCGAN discriminator (``--spectral-norm``, ``--fc-units``) are refused
     when ``discriminator`` replaces it, rather than silently dropped.
     """
-    from gan_ignite.data import dataset_channels
     from gan_ignite.models import DCGANDiscriminator, DCGANGenerator, check_image_size
 
     check_image_size(config.image_size)
@@ -79,7 +147,7 @@ def dcgan_models(
     if discriminator is None:
         dis_options = {**dis_options, **dcgan_only}
     shape = dict(
-        image_size=config.image_size, channels=dataset_channels(config.dataset), feature_maps=config.feature_maps
+        image_size=config.image_size, channels=dataset_channels_of(config), feature_maps=config.feature_maps
     )
     gen = DCGANGenerator(z_dim=config.z_dim, batch_norm=config.batch_norm, fc_units=config.fc_units, **shape)
     dis = (discriminator or DCGANDiscriminator)(batch_norm=config.batch_norm, **shape, **dis_options)

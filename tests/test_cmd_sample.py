@@ -5,6 +5,7 @@ The run is the shared tiny ``finished_run`` (16x16 images, z_dim 8, ``--ema-deca
 """
 
 import copy
+import json
 import math
 import shutil
 from pathlib import Path
@@ -84,6 +85,23 @@ def test_grid_is_the_runs_own_epoch_grid(finished_run, tmp_path):
     # The run's grid: n_samples 16 of noise seeded with its seed 0, 4 a row, after the last epoch.
     grid = sample(finished_run, tmp_path / "grid.png", "--n", "16", "--nrow", "4", "--seed", "0")
     assert grid.read_bytes() == (finished_run / "images" / "epoch_0003.png").read_bytes()
+
+
+def test_default_grid_is_square_as_the_runs_own(finished_run, tmp_path, capsys):
+    # Without --nrow: round(sqrt(n)) a row, as SampleGrid lays out the run's epoch grids.
+    grid = sample(finished_run, tmp_path / "grid.png", "--n", "16", "--seed", "0")
+    assert grid.read_bytes() == (finished_run / "images" / "epoch_0003.png").read_bytes()
+    assert image_size(sample(finished_run, tmp_path / "ten.png", "--n", "10")) == (3 * 18 + 2, 4 * 18 + 2)
+    assert image_size(sample(finished_run, tmp_path / "all.png")) == (8 * 18 + 2,) * 2  # --n 64: 8 a row
+    with pytest.raises(SystemExit):
+        main(["sample", "--help"])
+    assert "default: a square grid" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp", ".tif", ".bmp", ".gif"])
+def test_grid_in_other_image_formats(finished_run, tmp_path, suffix):
+    grid = sample(finished_run, tmp_path / f"grid{suffix}", "--n", "4")
+    assert image_size(grid) == (2 * 18 + 2,) * 2
 
 
 def test_each_writes_one_png_per_sample_at_the_generators_size(finished_run, tmp_path, capsys):
@@ -244,7 +262,8 @@ def corrupt_config(run: Path) -> None:
 # (damage to a copy of the run or None, the command's options after RUN_DIR, words the one line holds)
 BAD_INPUTS = {
     "no such run": ("missing", [], ["RUN_DIR", "does not exist"]),
-    "not a run": ("empty", [], ["has no config.json", "run directory"]),
+    "not a run": ("empty", [], ["is not a run directory (it is empty)", "--out of a training run"]),
+    "no run files": ("stray", [], ["is not a run directory (it has neither run.json nor config.json)"]),
     "no checkpoints": (no_checkpoints, [], ["has no checkpoint"]),
     "best without gen_best.pt": (no_best, ["--checkpoint", "best"], ["gen_best.pt", "--early-stopping"]),
     "every checkpoint corrupt": (corrupt, [], ["fails its integrity check"]),
@@ -257,6 +276,8 @@ BAD_INPUTS = {
     "out folder missing": (None, ["--out", "{tmp}/nowhere/grid.png"], ["--out", "nowhere", "does not exist"]),
     "out is a folder": (None, ["--out", "{tmp}"], ["--out", "image format"]),
     "out not an image": (None, ["--out", "{tmp}/grid.txt"], ["--out", "image format"]),
+    "out in a format of no RGB image": (None, ["--out", "{tmp}/out/grid.pdf"],
+                                        ["--out", "(.png .jpg .jpeg .webp .bmp .tif .tiff .gif), e.g. grid.png"]),
     "out inside the run": (None, ["--out", "{run}/grid.png"], ["inside the run directory"]),
     "neither out nor each": (None, ["--no-out"], ["--out FILE", "--each DIR"]),
     "each holds files": (None, ["--each", "{tmp}"], ["--each", "already holds files"]),
@@ -271,9 +292,11 @@ def run_bad(command: str, case: tuple, finished_run: Path, tmp_path: Path, capsy
     (tmp_path / "stray.txt").write_text("not a sample")  # makes {tmp} a folder that holds files
     if damage == "missing":
         run = tmp_path / "no-such-run"
-    elif damage == "empty":
-        run = tmp_path / "empty"
+    elif damage in ("empty", "stray"):
+        run = tmp_path / damage
         run.mkdir()
+        if damage == "stray":
+            (run / "notes.txt").write_text("no run")
     else:
         run = copy_of(finished_run, tmp_path) if damage is not None else finished_run
         if damage is not None:
@@ -300,11 +323,15 @@ def test_sample_bad_input_is_one_line(case, finished_run, tmp_path, capsys):
 
 INTERPOLATE_BAD = {
     name: BAD_INPUTS[name] for name in
-    ("no such run", "not a run", "no checkpoints", "best without gen_best.pt", "every checkpoint corrupt",
-     "corrupt config.json", "out folder missing", "out inside the run")
+    ("no such run", "not a run", "no run files", "no checkpoints", "best without gen_best.pt",
+     "every checkpoint corrupt", "corrupt config.json", "out folder missing", "out inside the run",
+     "out in a format of no RGB image")
 } | {
     "rows below 1": (None, ["--rows", "0"], ["--rows should be at least 1, but given 0"]),
     "steps below 2": (None, ["--steps", "1"], ["--steps should be at least 2, but given 1"]),
+    "batch size below 1": (None, ["--batch-size", "0"], ["--batch-size should be at least 1, but given 0"]),
+    "too many images": (None, ["--rows", "101", "--steps", "100"],
+                        ["--rows 101 times --steps 100 is 10100 images, more than 10000", "lower --rows or --steps"]),
     "gif onto the grid": (None, ["--gif", "--out", "{tmp}/out/walk.gif"], ["--gif", "beside"]),
 }
 
@@ -344,4 +371,207 @@ def test_a_file_of_another_model_is_one_line(finished_run, tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "holds no generator of this run" in err, err
+    assert "pass one of this run's own checkpoints, e.g. --checkpoint latest" in err, err
     assert not (tmp_path / "g.png").exists()
+
+
+def exit_line(argv: list[str], capsys) -> str:
+    """The one error line of a command that must exit with status 2."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_a_snapshot_of_other_networks_names_a_remedy_for_sampling(finished_run, tmp_path, capsys):
+    state = checkpoint_state(finished_run, "checkpoint_12.pt")
+    name, weight = next(iter(state["gen"].items()))
+    state["gen"][name] = torch.zeros(*weight.shape[:-1], weight.shape[-1] + 1)  # another generator's layer
+    torch.save(state, tmp_path / "other.pt")
+    err = exit_line(["sample", str(finished_run), "--out", str(tmp_path / "g.png"),
+                     "--checkpoint", str(tmp_path / "other.pt")], capsys)
+    assert "is not one of this run's" in err and name in err, err
+    assert "pass one of this run's own checkpoints, e.g. --checkpoint latest" in err and "resume" not in err, err
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_checkpoint_help_says_what_it_takes(capsys):
+    with pytest.raises(SystemExit):
+        main(["sample", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "snapshot (checkpoint_<iteration>.pt) or generator file (gen_best.pt) of the run" in shown
+
+
+def test_the_output_format_is_refused_before_the_generator_loads(finished_run, tmp_path, capsys, monkeypatch):
+    import gan_ignite.commands._run_generator as run_generator
+
+    monkeypatch.setattr(run_generator, "load_run_generator", lambda *a: pytest.fail("the generator was loaded"))
+    for command in ("sample", "interpolate"):
+        err = exit_line([command, str(finished_run), "--out", str(tmp_path / "grid.eps")], capsys)
+        assert ".png .jpg .jpeg .webp .bmp .tif .tiff .gif" in err, err
+
+
+@pytest.mark.parametrize("command, options", [("sample", ["--n", "64"]), ("interpolate", ["--rows", "3"])])
+def test_a_grid_larger_than_pillow_opens_is_one_line(command, options, finished_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    err = exit_line([command, str(finished_run), "--out", str(tmp_path / "grid.png"), *options], capsys)
+    assert "more than image viewers and Pillow open (1000 pixels)" in err, err
+    assert not any(tmp_path.iterdir())
+
+
+def test_interpolate_generates_in_batches(finished_run, tmp_path, monkeypatch):
+    import gan_ignite.extensions.images as images
+
+    sizes, generate = [], images.generate
+
+    def counting(gen, noise, batch_size=256):
+        sizes.append([len(chunk) for chunk in noise.split(batch_size)])
+        return generate(gen, noise, batch_size)
+
+    monkeypatch.setattr(images, "generate", counting)
+    interpolate(finished_run, tmp_path / "i.png", "--rows", "3", "--steps", "5", "--batch-size", "4")
+    assert sizes == [[4, 4, 4, 3]]
+
+
+def test_interpolate_out_of_memory_is_one_line(finished_run, tmp_path, capsys, monkeypatch):
+    import gan_ignite.commands.interpolate as command
+
+    def oom(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(command, "walks", oom)
+    err = exit_line(["interpolate", str(finished_run), "--out", str(tmp_path / "i.png")], capsys)
+    assert "not enough memory to interpolate: it tried to allocate 2.00 GiB on the GPU; lower --rows, --steps or " \
+           "--batch-size" in err, err
+    assert not any(tmp_path.iterdir())
+
+
+def test_gif_path_that_is_a_folder_is_refused(finished_run, tmp_path, capsys):
+    (tmp_path / "walk.gif").mkdir()
+    err = exit_line(["interpolate", str(finished_run), "--out", str(tmp_path / "walk.png"), "--gif"], capsys)
+    assert f"--gif writes the animation to {tmp_path / 'walk.gif'} (--out with the suffix .gif), but that is a " \
+           f"folder" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["walk.gif"]
+
+
+def test_gif_help_and_line_name_its_path(finished_run, tmp_path, capsys):
+    interpolate(finished_run, tmp_path / "walk.png", "--rows", "2", "--steps", "3", "--gif")
+    assert f"to {tmp_path / 'walk.gif'} (--out with the suffix .gif)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["interpolate", "--help"])
+    assert "--out interp.png writes interp.gif beside it" in " ".join(capsys.readouterr().out.split())
+
+
+# --- --each is filled at once --------------------------------------------------------------------------------------
+
+
+class DiskFull(OSError):
+    pass
+
+
+def failing_after(monkeypatch, files: int) -> None:
+    """Make the sample writer fail (a full disk) once ``files`` samples are written."""
+    import gan_ignite.commands.sample as command
+
+    written, write = [], command.write_atomic
+
+    def write_atomic(path, save):
+        if len(written) == files:
+            raise DiskFull(28, "No space left on device")
+        written.append(path)
+        write(path, save)
+
+    monkeypatch.setattr(command, "write_atomic", write_atomic)
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new folder", "empty folder"])
+def test_each_failing_part_way_leaves_nothing_and_the_retry_works(existing, finished_run, tmp_path, monkeypatch):
+    each = tmp_path / "each"
+    if existing:
+        each.mkdir()
+    failing_after(monkeypatch, 3)
+    with pytest.raises(DiskFull):
+        main(["sample", str(finished_run), "--n", "6", "--batch-size", "2", "--each", str(each)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["each"] if existing else [])
+    assert not existing or not any(each.iterdir())
+    monkeypatch.undo()
+    main(["sample", str(finished_run), "--n", "6", "--batch-size", "2", "--each", str(each)])
+    assert sorted(p.name for p in each.iterdir()) == [f"{i:06d}.png" for i in range(6)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["each"]
+
+
+def test_each_interrupted_leaves_nothing(finished_run, tmp_path, monkeypatch):
+    import gan_ignite.commands.sample as command
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "_save_each", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["sample", str(finished_run), "--n", "4", "--each", str(tmp_path / "each")])
+    assert not any(tmp_path.iterdir())
+
+
+# --- sampling needs no training data -------------------------------------------------------------------------------
+
+SMALL_RUN = ["--batch-size", "16", "--image-size", "16", "--z-dim", "8", "--n-samples", "4", "--no-progress",
+             "--log-interval", "2", "--epochs", "1", "--quiet"]
+# The options of a tiny run of every experiment, on the digits or on "{folder}", a folder of a few PNGs.
+EXPERIMENTS = {
+    "gan_mnist": ["--limit", "32", "--feature-maps", "8"],
+    "lsgan_mnist": ["--limit", "32", "--feature-maps", "8"],
+    "ebgan_mnist": ["--limit", "32", "--feature-maps", "8"],
+    # 1 and 7 only: its discriminator has max label + 1 = 8 classes, the stand-in's too.
+    "ssgan_mnist": ["--feature-maps", "8", "--labelled", "2", "--classes", "1", "7"],
+    "mlp_gan_mnist": ["--limit", "32"],
+    "dcgan_cifar10": ["--feature-maps", "8", "--dataset", "{folder}"],
+    "dcgan_folder": ["--feature-maps", "8", "--dataset", "{folder}"],
+}
+
+
+def png_folder(folder: Path, n: int = 20) -> Path:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    return folder
+
+
+def no_data_reads(monkeypatch) -> None:
+    import gan_ignite.data as data
+
+    def forbidden(*args, **kwargs):
+        pytest.fail("the training data was read")
+
+    for name in ("load_dataset", "_load_digits", "_load_idx_dataset", "_load_cifar10", "_image_files"):
+        monkeypatch.setattr(data, name, forbidden)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_samples_with_its_data_gone(experiment, tmp_path, monkeypatch, capsys):
+    import importlib
+
+    folder = png_folder(tmp_path / "pngs")
+    options = [o.replace("{folder}", str(folder)) for o in EXPERIMENTS[experiment]]
+    if "--dataset" not in options:
+        options = ["--dataset", "digits", *options]
+    importlib.import_module(f"experiments.{experiment}").main([*SMALL_RUN, *options, "--out", str(tmp_path / "run")])
+    folder.rename(tmp_path / "moved")
+    no_data_reads(monkeypatch)
+    main(["sample", str(tmp_path / "run"), "--n", "4", "--out", str(tmp_path / "grid.png")])
+    interpolate(tmp_path / "run", tmp_path / "walk.png", "--rows", "2", "--steps", "3")
+    assert image_size(tmp_path / "grid.png") == (2 * 18 + 2,) * 2 and (tmp_path / "walk.png").is_file()
+    assert not folder.exists()
+
+
+def test_a_run_on_missing_mnist_samples_without_a_download(finished_run, tmp_path):
+    run = copy_of(finished_run, tmp_path)
+    config = json.loads((run / "config.json").read_text())
+    gone = tmp_path / "nonexistent"
+    (run / "config.json").write_text(json.dumps({**config, "dataset": "mnist", "data_root": str(gone)}))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    grid = sample(run, tmp_path / "grid.png", "--n", "16", "--seed", "0")
+    assert grid.read_bytes() == (finished_run / "images" / "epoch_0003.png").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "grid.png"])  # no download folder

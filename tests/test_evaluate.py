@@ -118,7 +118,7 @@ def test_evaluate_images_of_real_digits(cached_extractor, digit_folders, capsys)
         ([], "error: pass either a run directory or --images FOLDER"),
         (["{tmp}", "--images", "{tmp}"], "error: pass either a run directory or --images FOLDER"),
         (["--images", "{tmp}"], "error: --images needs --dataset naming the real data to compare with"),
-        (["{tmp}"], "has no config.json; pass a gan_ignite run directory (the --out of a run)"),
+        (["{tmp}"], "is not a run directory (it is empty); pass the --out of a training run"),
         (["--images", "{tmp}", "--dataset", "fashion-mnist"], "No feature extractor for 'fashion-mnist'"),
         (["--images", "{tmp}", "--dataset", "digits", "--batch-size", "0"], "--batch-size should be a positive"),
         (["{tmp}", "--n", "1"], "--n should be at least 2, but given 1"),
@@ -225,3 +225,23 @@ def test_gan_ignite_evaluate_is_the_same_command(evaluated_run, capsys):
         main(["evaluate", str(evaluated_run / "nope")])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1 and "nope" in err
+
+
+def test_evaluate_rebuilds_the_generator_without_the_runs_data(evaluated_run, tmp_path, capsys):
+    # The run's data is gone: only the reference statistics (here --dataset digits) read real data.
+    run = tmp_path / "run"
+    shutil.copytree(evaluated_run, run)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "dataset": "mnist", "data_root": str(tmp_path / "gone")}))
+    result = run_cli([str(run), "--n", "64", "--dataset", "digits"], capsys)
+    assert result["n"] == 64
+    assert not (tmp_path / "gone").exists()  # no download attempted
+
+
+def test_a_folder_that_is_no_run_says_so(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not a run")
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main([str(tmp_path), "--n", "8"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path} is not a run directory (it has neither run.json nor "
+                                       f"config.json); pass the --out of a training run\n")

@@ -69,13 +69,13 @@ def test_bad_files_give_one_clear_error(tmp_path):
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(2)}, other)
     with pytest.raises(UsageError, match="other.pt is not a gan_ignite feature extractor .*KeyError.*"
-                                         "train one with: python -m gan_ignite.train_extractor"):
+                                         "train one with: gan-ignite train-extractor --dataset NAME"):
         DomainExtractor.load(other)
 
 
 def test_missing_extractor_names_the_command_that_trains_it():
     expected = (f"No feature extractor for 'fashion-mnist' at {extractor_path('fashion-mnist')}; train one with: "
-                f"python -m gan_ignite.train_extractor --dataset fashion-mnist --data-root DIR")
+                f"gan-ignite train-extractor --dataset fashion-mnist --data-root DIR")
     with pytest.raises(UsageError) as info:
         load_extractor("fashion-mnist")
     assert str(info.value) == expected

@@ -545,8 +545,8 @@ def test_the_installed_command_runs_no_module_of_the_working_directory(base_run,
                             env=environment(), capture_output=True, text=True, timeout=120)
     assert pwned(tmp_path) == [] and "PAYLOAD RAN" not in result.stdout
     assert (result.returncode, result.stderr) == (
-        2, f"error: No feature extractor for 'digits' at {run / 'missing.pt'}; train one with: python -m "
-           f"gan_ignite.train_extractor --dataset digits --data-root DIR\n")
+        2, f"error: No feature extractor for 'digits' at {run / 'missing.pt'}; train one with: gan-ignite "
+           f"train-extractor --dataset digits --data-root DIR\n")
 
 
 # -- 6. a full disk ---------------------------------------------------------------------

@@ -15,23 +15,32 @@ shown as the run's own epoch grids show them: generators end in ``tanh``, and
 from __future__ import annotations
 
 import argparse
+import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from gan_ignite.errors import UsageError
+from gan_ignite.errors import UsageError, allocation, out_of_memory
 from gan_ignite.evaluate import LATEST, load_run_generator
 from gan_ignite.run_dir import cannot_write_in, resolve_path, write_atomic
 
 __all__ = [
-    "VALUE_RANGE", "add_run_arguments", "load_generator", "at_least", "output_file", "output_folder", "save_grid",
+    "VALUE_RANGE", "IMAGE_SUFFIXES", "add_run_arguments", "load_generator", "at_least", "output_file",
+    "output_folder", "save_grid", "grid_nrow", "check_grid_size", "out_of_memory_as_usage",
 ]
 
 # The generators' output range, mapped to [0, 1] for display (as SampleGrid does).
 VALUE_RANGE = (-1.0, 1.0)
+# Pixels between the images of a grid (and around them), as the run's own grids.
+PADDING = 2
+
+# The file name endings an image may be written with: formats Pillow writes an RGB image in.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +50,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="latest: the newest verified checkpoint (the moving average with --ema-decay); "
                              "best: checkpoints/gen_best.pt, the (online, not averaged) generator of the best epoch of "
                              "--early-stopping; "
-                             "or a checkpoint file of the run (a bare name is looked up in RUN_DIR/checkpoints)")
+                             "or PATH, a snapshot (checkpoint_<iteration>.pt) or generator file (gen_best.pt) of the "
+                             "run, or of a run with the very same networks; a bare name is looked up in "
+                             "RUN_DIR/checkpoints, and a file with a .sha256 beside it is verified first")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise: the same seed draws the same images")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda if available)")
 
@@ -68,28 +79,29 @@ def _outside(path: Path, run_dir: Path, flag: str) -> None:
                          f"writes; pass a path outside it")
 
 
-def output_file(name: str, flag: str, run_dir: str | Path, suffixes: tuple[str, ...] | None = None) -> Path:
+def output_file(name: str, flag: str, run_dir: str | Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> Path:
     """The image file ``name`` resolved, once it is known that it can be written.
 
     Args:
         name: the path as given.
         flag: the option, for messages (``--out``).
         run_dir: the run read from, which is never written to.
-        suffixes: the file name endings allowed (default: any image format Pillow writes).
+        suffixes: the file name endings allowed (default: :data:`IMAGE_SUFFIXES`; those
+            this Pillow cannot write are left out).
 
     Raises:
         UsageError: its folder is missing, no folder or not writable; the path is a
-            folder, lies in the run directory, or ends in no image format.
+            folder, lies in the run directory, or ends in none of ``suffixes``.
     """
     from PIL import Image
 
     path = resolve_path(name, flag)
     _outside(path, resolve_path(run_dir, "RUN_DIR"), flag)
-    known = suffixes or tuple(s for s, f in Image.registered_extensions().items() if f in Image.SAVE)
+    formats = Image.registered_extensions()
+    known = tuple(s for s in suffixes if formats.get(s) in Image.SAVE)
     if path.suffix.lower() not in known:
-        shown = ", ".join(suffixes) if suffixes else ".png, .jpg, ..."
-        raise UsageError(f"{flag} {name} should name a file of an image format ({shown}), "
-                         f"e.g. {path.with_suffix(known[0] if suffixes else '.png').name}")
+        raise UsageError(f"{flag} {name} should name a file of an image format ({' '.join(known)}), "
+                         f"e.g. {path.with_suffix(known[0]).name}")
     if path.is_dir():
         raise UsageError(f"{flag} {name} is a folder; pass a file path such as {path / 'samples.png'}")
     _writable_folder(path.parent, f"{flag} {name}")
@@ -142,7 +154,50 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int) -> torch.Tensor:
     from PIL import Image
     from torchvision.utils import make_grid, save_image
 
-    grid = make_grid(images, nrow=nrow, normalize=True, value_range=VALUE_RANGE, padding=2)
+    grid = make_grid(images, nrow=nrow, normalize=True, value_range=VALUE_RANGE, padding=PADDING)
     image_format = Image.registered_extensions()[path.suffix.lower()]
     write_atomic(path, lambda f: save_image(grid, f, format=image_format))
     return grid
+
+
+def grid_nrow(n: int) -> int:
+    """Images a row of a grid of ``n``: ``round(sqrt(n))``, about square, as the run's own grids (``SampleGrid``)."""
+    return max(1, round(math.sqrt(n)))
+
+
+def check_grid_size(n: int, nrow: int, image_size: int, remedy: str) -> None:
+    """Refuse a grid of ``n`` images, ``nrow`` a row, bigger than Pillow opens (its decompression-bomb limit).
+
+    Args:
+        n: images in the grid.
+        nrow: images a row.
+        image_size: side of one image, in pixels.
+        remedy: what to lower, for the message.
+
+    Raises:
+        UsageError: the grid has more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``.
+    """
+    from PIL import Image
+
+    side = image_size + PADDING
+    width, height = min(n, nrow) * side + PADDING, math.ceil(n / nrow) * side + PADDING
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and width * height > limit:
+        raise UsageError(f"the grid would be {width} x {height} pixels, more than image viewers and Pillow open "
+                         f"({limit} pixels); {remedy}")
+
+
+@contextmanager
+def out_of_memory_as_usage(what: str, remedy: str) -> Iterator[None]:
+    """Turn running out of (host or GPU) memory inside the block into one :class:`UsageError` line.
+
+    Args:
+        what: what ran out, for the message (``"to sample"``).
+        remedy: the options to lower (``"lower --batch-size"``).
+    """
+    try:
+        yield
+    except (MemoryError, RuntimeError) as exc:
+        if not out_of_memory(exc):
+            raise
+        raise UsageError(f"not enough memory {what}: {allocation(exc)}; {remedy}") from None

@@ -17,7 +17,9 @@ its frames are the steps, each a grid of every row's image at that step, walking
     gan-ignite interpolate result --out interp.png --rows 8 --steps 10 --gif
 
 The generator comes from the run's ``config.json`` and ``--checkpoint``, as for
-``gan-ignite sample``; nothing is written to the run directory.
+``gan-ignite sample``; nothing is written to the run directory. The images are generated
+``--batch-size`` at a time and all kept for the grid, so one call draws at most
+:data:`MAX_IMAGES` (``--rows`` times ``--steps``), in a grid Pillow can open again.
 """
 
 from __future__ import annotations
@@ -30,29 +32,38 @@ import torch
 from torch import Tensor, nn
 
 from gan_ignite.commands._run_generator import (
-    VALUE_RANGE, add_run_arguments, at_least, load_generator, output_file, save_grid,
+    VALUE_RANGE, add_run_arguments, at_least, check_grid_size, load_generator, out_of_memory_as_usage, output_file,
+    save_grid,
 )
 from gan_ignite.errors import UsageError
 from gan_ignite.run_dir import write_atomic
 
-__all__ = ["HELP", "add_arguments", "run", "slerp", "walks", "gif_frames", "FRAME_MS"]
+__all__ = ["HELP", "add_arguments", "run", "slerp", "walks", "gif_frames", "FRAME_MS", "MAX_IMAGES"]
 
 HELP = "walk between random noise vectors of a run's generator (spherical interpolation): a grid, or a GIF too"
 
 # How long each frame of the GIF shows, in milliseconds.
 FRAME_MS = 120
 
+# The most images (--rows times --steps) one call draws: all of them are kept for the grid
+# (and the GIF's frames), so a slip such as --steps 100000 is refused rather than run.
+MAX_IMAGES = 10_000
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``gan-ignite interpolate``."""
     add_run_arguments(parser)
     parser.add_argument("--out", metavar="FILE", required=True,
-                        help="the grid image to write, one row per walk (e.g. interp.png)")
+                        help="the grid image to write, one row per walk (.png .jpg .jpeg .webp .bmp .tif .tiff "
+                             ".gif, e.g. interp.png)")
     parser.add_argument("--rows", type=int, default=8, help="how many walks, each between two random noise vectors")
-    parser.add_argument("--steps", type=int, default=10, help="images per walk, both ends included")
+    parser.add_argument("--steps", type=int, default=10,
+                        help=f"images per walk, both ends included (--rows times --steps at most {MAX_IMAGES})")
     parser.add_argument("--gif", action="store_true",
-                        help="also write an animated GIF beside --out, with the suffix .gif: one frame per step, "
-                             "walking there and back")
+                        help="also write an animated GIF, a path of its own: --out with the suffix .gif "
+                             "(--out interp.png writes interp.gif beside it, replacing a file of that name); "
+                             "one frame per step, walking there and back")
+    parser.add_argument("--batch-size", type=int, default=500, help="images generated at a time")
 
 
 def slerp(z0: Tensor, z1: Tensor, t: Tensor, eps: float = 1e-7) -> Tensor:
@@ -86,11 +97,14 @@ def slerp(z0: Tensor, z1: Tensor, t: Tensor, eps: float = 1e-7) -> Tensor:
     return w0[..., None] * z0[:, None, :] + w1[..., None] * z1[:, None, :]
 
 
-def walks(gen: nn.Module, z_dim: int, rows: int, steps: int, seed: int) -> tuple[Tensor, Tensor, Tensor]:
+def walks(
+    gen: nn.Module, z_dim: int, rows: int, steps: int, seed: int, batch_size: int = 500
+) -> tuple[Tensor, Tensor, Tensor]:
     """The images of ``rows`` walks of ``steps`` steps, and their end noises.
 
     The two ends are drawn from an own RNG seeded with ``seed`` (``z0`` then ``z1`` in
-    one (2 * rows, z_dim) draw), on the CPU, then moved to ``gen``'s device.
+    one (2 * rows, z_dim) draw), on the CPU, then moved to ``gen``'s device; the
+    images are generated ``batch_size`` at a time.
 
     Returns:
         (rows, steps, C, H, W) images on the CPU, (rows, z_dim) ``z0`` and ``z1``.
@@ -100,7 +114,7 @@ def walks(gen: nn.Module, z_dim: int, rows: int, steps: int, seed: int) -> tuple
     ends = torch.randn(2 * rows, z_dim, generator=torch.Generator().manual_seed(seed))
     z0, z1 = ends[:rows], ends[rows:]
     noise = slerp(z0, z1, torch.linspace(0.0, 1.0, steps)).reshape(rows * steps, z_dim)
-    images = generate(gen, noise.to(next(gen.parameters()).device))
+    images = generate(gen, noise.to(next(gen.parameters()).device), batch_size)
     return images.reshape(rows, steps, *images.shape[1:]), z0, z1
 
 
@@ -135,17 +149,34 @@ def run(args: argparse.Namespace) -> None:
     """Check every option, load the generator, then write the grid (and the GIF)."""
     at_least(args.rows, 1, "--rows")
     at_least(args.steps, 2, "--steps")
+    at_least(args.batch_size, 1, "--batch-size")
+    if args.rows * args.steps > MAX_IMAGES:
+        raise UsageError(f"--rows {args.rows} times --steps {args.steps} is {args.rows * args.steps} images, more "
+                         f"than {MAX_IMAGES}; lower --rows or --steps")
     out = output_file(args.out, "--out", args.run_dir)
-    gif = None
-    if args.gif:
-        if out.suffix.lower() == ".gif":
-            raise UsageError(f"--out {args.out} names the grid, a still image; --gif writes the animation beside "
-                             f"it as NAME.gif: pass e.g. --out {out.with_suffix('.png').name}")
-        gif = output_file(str(out.with_suffix(".gif")), "--gif", args.run_dir, suffixes=(".gif",))
-    gen, z_dim, _ = load_generator(args)
-    images, _, _ = walks(gen, z_dim, args.rows, args.steps, args.seed)
-    save_grid(images.flatten(0, 1), out, nrow=args.steps)
-    print(f"wrote {args.rows} walks of {args.steps} steps to {out}")
-    if gif is not None:
-        _save_gif(gif_frames(images), gif)
-        print(f"wrote their animation ({2 * args.steps - 2} frames) to {gif}")
+    gif = _gif_path(out, args) if args.gif else None
+    gen, z_dim, config = load_generator(args)
+    check_grid_size(args.rows * args.steps, args.steps, config.image_size, "lower --rows or --steps")
+    with out_of_memory_as_usage("to interpolate", "lower --rows, --steps or --batch-size"):
+        images, _, _ = walks(gen, z_dim, args.rows, args.steps, args.seed, args.batch_size)
+        save_grid(images.flatten(0, 1), out, nrow=args.steps)
+        print(f"wrote {args.rows} walks of {args.steps} steps to {out}")
+        if gif is not None:
+            _save_gif(gif_frames(images), gif)
+            print(f"wrote their animation ({2 * args.steps - 2} frames) to {gif} (--out with the suffix .gif)")
+
+
+def _gif_path(out: Path, args: argparse.Namespace) -> Path:
+    """Where ``--gif`` writes: ``--out`` with the suffix ``.gif``, checked as ``--out`` is.
+
+    Raises:
+        UsageError: ``--out`` is a GIF itself, or the GIF's path is a folder (or not writable).
+    """
+    if out.suffix.lower() == ".gif":
+        raise UsageError(f"--out {args.out} names the grid, a still image; --gif writes the animation beside "
+                         f"it as NAME.gif: pass e.g. --out {out.with_suffix('.png').name}")
+    gif = out.with_suffix(".gif")
+    if gif.is_dir():
+        raise UsageError(f"--gif writes the animation to {gif} (--out with the suffix .gif), but that is a folder; "
+                         f"pass another --out name")
+    return output_file(str(gif), "--gif", args.run_dir, suffixes=(".gif",))
