@@ -1,4 +1,4 @@
-"""Sample-quality metrics in an extractor's feature space: FID, KID, IS, confidence, coverage.
+"""Sample-quality metrics in an extractor's feature space: FID, KID, IS, confidence, coverage, k-NN manifolds.
 
 :class:`SampleQuality` is an Ignite ``Metric``: attach it to an evaluator ``Engine`` whose
 output is a batch of images in [-1, 1] (generated or real) and it computes, against a
@@ -12,6 +12,10 @@ output is a batch of images in [-1, 1] (generated or real) and it computes, agai
 * ``confident``: the fraction of samples whose top class probability is at least 0.9;
 * ``classes`` and ``max_class_share``: how many classes the samples cover and the
   share of the commonest, the mode-collapse signal;
+* ``precision`` and ``recall`` (Kynkäänniemi et al. 2019), ``density`` and ``coverage``
+  (Naeem et al. 2020): fidelity and diversity kept apart, from k-NN balls around the
+  features (:mod:`gan_ignite.manifold`), against as many real features as there are
+  samples (a seeded subsample of the reference's; NaN with 5 samples or fewer);
 * ``n``: the number of samples.
 
 The real side is computed once per (dataset, split, classes, extractor weights) and
@@ -31,6 +35,8 @@ from ignite.metrics import Metric
 from ignite.metrics.metric import reinit__is_reduced
 from torch import Tensor
 
+from gan_ignite.manifold import DENSITY_COVERAGE_K, MANIFOLD_KEYS, PRECISION_RECALL_K, manifold_scores
+
 __all__ = [
     "Reference",
     "SampleQuality",
@@ -40,15 +46,18 @@ __all__ = [
     "kernel_inception_distance",
     "inception_score",
     "class_coverage",
+    "real_sample",
+    "real_manifold_scores",
     "reference_for",
     "real_features",
     "measure",
 ]
 
-QUALITY_KEYS = ("fid", "kid", "is", "confident", "classes", "max_class_share", "n")
+QUALITY_KEYS = ("fid", "kid", "is", "confident", "classes", "max_class_share", *MANIFOLD_KEYS, "n")
 KID_SUBSETS = 100  # torch-fidelity's and the KID paper's defaults
 KID_SUBSET_SIZE = 1000
-_REFERENCE_KID_FEATURES = 10000  # real features kept for KID; mean and covariance use all
+_REFERENCE_KID_FEATURES = 10000  # real features kept for KID and k-NN; mean and covariance use all
+_REAL_SAMPLE_SEED = 0  # the same real subsample at every evaluation, so that epochs compare
 
 
 @dataclass
@@ -58,7 +67,9 @@ class Reference:
     Attributes:
         mu: (F,) mean of all real features (float64).
         sigma: (F, F) their covariance (float64, unbiased).
-        features: (M, F) a seeded random sample of the real features, for KID.
+        features: (M, F) a seeded random sample of the real features (float32), for KID
+            and the k-NN manifold metrics; at most 10,000, so precision, recall,
+            density and coverage of more samples compare them with fewer real ones.
         n: how many real images the statistics cover.
     """
 
@@ -156,12 +167,40 @@ def frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -
     return float((mu1 - mu2).square().sum() + sigma1.trace() + sigma2.trace() - 2 * middle)
 
 
+def real_sample(reference: Reference, n: int, seed: int = _REAL_SAMPLE_SEED) -> Tensor:
+    """(min(n, M), F) real features drawn without replacement, the same for the same seed."""
+    order = torch.randperm(len(reference.features), generator=torch.Generator().manual_seed(seed))
+    return reference.features[order[:n]]
+
+
+def _manifold_or_nan(real: Tensor, fake: Tensor) -> dict[str, float]:
+    """:func:`~gan_ignite.manifold.manifold_scores`, NaN where a side is too small for k."""
+    if min(len(real), len(fake)) <= max(PRECISION_RECALL_K, DENSITY_COVERAGE_K):
+        return dict.fromkeys(MANIFOLD_KEYS, float("nan"))
+    return manifold_scores(real.float(), fake.float())
+
+
+def real_manifold_scores(reference: Reference, n: int, seed: int = _REAL_SAMPLE_SEED) -> dict[str, float]:
+    """The k-NN manifold metrics of real data against real data: what a perfect generator scores.
+
+    Two disjoint seeded halves of the reference's features, each of ``n`` (fewer when the
+    reference keeps under ``2 n``), measured as samples and reference. Coverage is then
+    about ``1 - 2^-5``; precision and recall depend on the feature space, hence this.
+    With ``2 n`` kept, the first half is the real side :func:`quality_scores` uses for ``n`` samples.
+    """
+    m = min(n, len(reference.features) // 2)
+    order = torch.randperm(len(reference.features), generator=torch.Generator().manual_seed(seed))
+    return _manifold_or_nan(reference.features[order[:m]], reference.features[order[m:2 * m]])
+
+
 def quality_scores(
     features: Tensor, probs: Tensor, reference: Reference, confidence: float = 0.9, **kid_options: Any
 ) -> dict[str, float]:
     """Every metric of :data:`QUALITY_KEYS` for (N, F) features and (N, K) probabilities."""
     f64 = features.double()
     classes, max_share = class_coverage(probs)
+    # As many real features as samples: the k-NN metrics are biased by unequal sizes.
+    manifold = _manifold_or_nan(real_sample(reference, len(features)), features)
     return {
         "fid": frechet_distance(f64.mean(0), torch.cov(f64.T), reference.mu, reference.sigma),
         "kid": kernel_inception_distance(features, reference.features, **kid_options),
@@ -169,6 +208,7 @@ def quality_scores(
         "confident": float((probs.max(1).values >= confidence).double().mean()),
         "classes": classes,
         "max_class_share": max_share,
+        **manifold,
         "n": len(features),
     }
 

@@ -143,6 +143,10 @@ def test_a_single_class_set_covers_one_class_and_scores_far_worse(digits_extract
     assert zeros["is"] < 1.2
     assert zeros["fid"] > 5 * balanced["fid"]
     assert zeros["kid"] > 5 * balanced["kid"]
+    # The k-NN metrics tell the two failures apart: the zeros are real digits (fidelity
+    # kept) of one class out of ten (diversity lost).
+    assert balanced["precision"] > 0.8 and balanced["recall"] > 0.8 and balanced["coverage"] > 0.9
+    assert zeros["precision"] > 0.8 and zeros["recall"] < 0.2 and zeros["coverage"] < 0.2
 
 
 def test_measure_through_an_ignite_engine_equals_the_direct_scores(digits_extractor, digits_split):
