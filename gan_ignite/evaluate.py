@@ -7,7 +7,8 @@ sampled from seeded noise. Evaluating reads the run directory only; it needs no 
 With ``--images``, every image of a folder is measured. The real side is
 ``--dataset`` / ``--data-root`` (a run's own by default), its training split.
 Prints one JSON object: ``fid``, ``kid``, ``is``, ``confident``, ``classes``,
-``max_class_share``, ``n``::
+``max_class_share``, ``precision``, ``recall``, ``density``, ``coverage``, ``n`` (the last
+four are ``null`` for 5 samples or fewer, too few for their nearest neighbours)::
 
     python -m gan_ignite.evaluate result --n 10000
     python -m gan_ignite.evaluate --images samples/ --dataset mnist --data-root ../shared/data
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -233,7 +235,8 @@ def evaluate_folder(
     return measure(_folder_batches(str(folder), net, batch_size), net, reference)
 
 
-HELP = "measure a run's samples (or a folder of images) against the real data: FID, KID, IS"
+HELP = ("measure a run's samples (or a folder of images) against the real data: FID, KID, IS, precision, recall, "
+        "density, coverage")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -296,7 +299,12 @@ def run(args: argparse.Namespace) -> None:
         if not out_of_memory(exc):
             raise
         raise UsageError(f"not enough memory to evaluate: {allocation(exc)}; lower --batch-size") from None
-    print(json.dumps({key: result[key] for key in QUALITY_KEYS}))
+    # JSON has no NaN: a metric that could not be computed is null.
+    print(json.dumps({key: None if _undefined(result[key]) else result[key] for key in QUALITY_KEYS}))
+
+
+def _undefined(value: object) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m gan_ignite.evaluate") -> None:

@@ -245,3 +245,11 @@ def test_a_folder_that_is_no_run_says_so(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == (f"error: {tmp_path} is not a run directory (it has neither run.json nor "
                                        f"config.json); pass the --out of a training run\n")
+
+
+def test_too_few_samples_for_the_manifold_metrics_print_null(evaluated_run, capsys):
+    result = run_cli([str(evaluated_run), "--n", "4"], capsys)
+    assert [result[k] for k in ("precision", "recall", "density", "coverage")] == [None] * 4
+    assert isinstance(result["fid"], float) and result["n"] == 4
+    result = run_cli([str(evaluated_run), "--n", "64"], capsys)
+    assert all(0 <= result[k] <= 1 for k in ("precision", "recall", "coverage"))

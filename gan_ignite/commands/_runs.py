@@ -55,6 +55,7 @@ NOT_COMPARED = (*NOT_RESUMED, "world_size", "experiment")
 _BETTER: dict[str, Callable[..., float]] = {
     "eval/fid": min, "eval/kid": min, "eval/max_class_share": min,
     "eval/is": max, "eval/confident": max, "eval/classes": max,
+    "eval/precision": max, "eval/recall": max, "eval/density": max, "eval/coverage": max,
 }
 _GRID = re.compile(r"^epoch_(\d{4,})\.png$")
 
