@@ -38,6 +38,12 @@ __all__ = [
 
 C = TypeVar("C", bound="ExperimentConfig")
 
+# gan_ignite.augment.POLICIES, named here so that reading options imports no torch (a test keeps them equal).
+DIFF_AUGMENT_POLICIES = ("color", "translation", "cutout")
+_POLICY = Requirement(
+    lambda v: not v.strip() or all(name.strip() in DIFF_AUGMENT_POLICIES for name in v.split(",")),
+    f"should be a comma-separated list of {', '.join(DIFF_AUGMENT_POLICIES)} (empty: off)",
+)
 _SEED = Requirement(lambda v: 0 <= v < 2**32, "should be an integer from 0 to 2**32 - 1")  # NumPy's seed range
 
 
@@ -162,6 +168,17 @@ class GANConfig(ExperimentConfig):
     fused_adam: bool = option(True, "Adam's fused kernel where the device has one (off: torch's default Adam)")
     sync_batch_norm: bool = option(
         False, "with several processes, normalise batch norm over the global batch (SyncBatchNorm; CUDA only)"
+    )
+    # Small-data remedies. Both change what the run trains on, so neither is in RESUMABLE.
+    diff_augment: str = option(
+        "", "DiffAugment policy: a comma-separated list of color, translation, cutout, applied to every image the "
+        "discriminator sees, real and generated (Zhao et al. 2020; for small datasets; empty: off)",
+        _POLICY,
+    )
+    r1_gamma: float = option(
+        0.0, "weight gamma of the R1 penalty (gamma/2)·E[|grad D(x)|²] on real images, observed as dis/r1 "
+        "(Mescheder et al. 2018; e.g. 1 at 32x32 or less, 10 at 256x256 and up; 0: off)",
+        Requirement(lambda v: math.isfinite(v) and v >= 0, "should be zero (off) or a positive number"),
     )
 
 

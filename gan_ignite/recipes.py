@@ -21,12 +21,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from gan_ignite import extensions as E
 from gan_ignite.acceleration import adam, compile_models, to_channels_last
+from gan_ignite.augment import DiffAugment
 from gan_ignite.batching import TensorBatchLoader, in_memory
 from gan_ignite.config import DCGANConfig, ExperimentConfig, GANConfig
 from gan_ignite.distributed import is_main_process, quiet_ignite
 from gan_ignite.errors import UsageError
 from gan_ignite.extensions.snapshot import snapshot_trigger
-from gan_ignite.losses import GANLoss
+from gan_ignite.losses import GANLoss, R1Penalty
 from gan_ignite.run_dir import DIS_OUTPUT_PLOT, LOSS_PLOT
 from gan_ignite.sampling import ResumableSampler, ignore_stop_signals
 from gan_ignite.trainer import PRIORITY_STOP, Trainer
@@ -378,7 +379,7 @@ def gan_trainer(
         config: the experiment's options (noise size, Adam settings, step options, ...).
         dataset: yields ``(image, label)`` with images in [-1, 1].
         gen, dis: the networks (moved to the config's device here).
-        loss: the variant's loss object.
+        loss: the variant's loss object (wrapped in an :class:`~gan_ignite.losses.R1Penalty` with ``--r1-gamma``).
     """
     device = config.resolved_device()
     gen, dis = gen.to(device), dis.to(device)
@@ -389,10 +390,13 @@ def gan_trainer(
     # Two time-scale updates (Heusel et al., 2017) when --lr-dis differs from --lr.
     opt_dis = adam(dis.parameters(), lr=config.lr_dis or config.lr, betas=betas, device=device, fused=config.fused_adam)
     opt_gen, opt_dis = idist.auto_optim(opt_gen), idist.auto_optim(opt_dis)
+    if config.r1_gamma:
+        loss = R1Penalty(loss, config.r1_gamma)
     step = make_gan_step(
         gen_step, dis_step, opt_gen, opt_dis, loss,
         z_dim=config.z_dim, n_dis=config.n_dis, dis_batches=config.dis_batches, device=device,
         reuse_fake=not config.fresh_fake, amp=config.amp, channels_last=config.channels_last,
+        augment=DiffAugment(config.diff_augment) if config.diff_augment else None,
     )
     trainer = Trainer(step, make_loader(dataset, config), stop_trigger=stop_trigger(config), out=config.out)
     standard_extensions(trainer, config, gen, config.z_dim)

@@ -24,6 +24,11 @@ The hot path does what a hand-written loop does: one generated batch per iterati
 shared by both steps; optionally autocast (:mod:`gan_ignite.precision`) and
 ``channels_last`` batches. It knows nothing of logging or files; extensions read the
 observation.
+
+With DiffAugment (:mod:`gan_ignite.augment`) every image D sees goes through the same
+random transform family first, real and generated, in both steps; the generator's
+gradient flows through it. Terms that need the batches (a gradient penalty, R1, feature
+matching) receive the images as D saw them.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import ignite.distributed as idist
 import torch
 from torch import Tensor, nn
 
+from gan_ignite.augment import DiffAugment
 from gan_ignite.distributed import unwrap
 from gan_ignite.errors import UsageError
 from gan_ignite.losses import GANLoss, StepInputs, merge_terms
@@ -85,6 +91,8 @@ class GANUpdater:
             (the networks should be converted too: ``model.to(memory_format=torch.channels_last)``).
         host_observation: return floats (one host sync per iteration) rather than 0-d
             tensors; by default floats on the CPU, where a sync costs nothing, tensors elsewhere.
+        augment: the :class:`~gan_ignite.augment.DiffAugment` of every image D sees
+            (``None``: none); its draws come from torch's global RNG, which checkpoints save.
     """
 
     def __init__(
@@ -103,6 +111,7 @@ class GANUpdater:
         amp: str = "off",
         channels_last: bool = False,
         host_observation: bool | None = None,
+        augment: DiffAugment | None = None,
     ) -> None:
         if n_dis < 1:
             raise UsageError(f"Argument `n_dis` should be a positive integer, but given {n_dis}")
@@ -122,6 +131,7 @@ class GANUpdater:
         self.memory_format = torch.channels_last if channels_last else torch.preserve_format
         self.host_observation = self.device.type == "cpu" if host_observation is None else host_observation
         self.rank, self.world_size = idist.get_rank(), idist.get_world_size()
+        self.augment = augment
 
     @property
     def models(self) -> dict[str, nn.Module]:
@@ -157,6 +167,17 @@ class GANUpdater:
         # processes' rows then pair real images, noise and draws as one process would.
         return draw(n * self.world_size)[self.rank :: self.world_size]
 
+    def seen(self, images: Tensor) -> Tensor:
+        """``images`` (N, C, H, W) as D sees them: through the DiffAugment, when there is one.
+
+        The augmentation draws each process's rows of the global batch's parameters, and
+        its gathers give the step's memory format back.
+        """
+        if self.augment is None:
+            return images
+        memory_format = torch.contiguous_format if self.memory_format is torch.preserve_format else self.memory_format
+        return self.augment(images, rows=self._own_rows).contiguous(memory_format=memory_format)
+
     def __call__(self, engine: Any, batch: Any) -> dict[str, float | Tensor]:
         real, labels = (batch[0], batch[1]) if isinstance(batch, (list, tuple)) else (batch, None)
         real = real.to(self.device, non_blocking=True, memory_format=self.memory_format)
@@ -182,7 +203,8 @@ class GANUpdater:
             if fake is None:
                 with torch.no_grad():
                     fake = self.gen(self.sample_noise(len(real)))
-            fake = fake.detach()
+            # Every image D sees enters here in the discriminator step (and in update_gen).
+            real, fake = self.seen(real), self.seen(fake.detach())
             real_out, fake_out = self._discriminate(real, fake)
             terms = self.loss.discriminator(real_out, fake_out)
             inputs = StepInputs(self.dis, real, fake, labels, real_out, fake_out, draw_uniform=self.sample_uniform)
@@ -209,6 +231,9 @@ class GANUpdater:
             with self.precision.autocast():
                 if fake is None:
                     fake = self.gen(self.sample_noise(len(real)))
+                # The generator's gradient flows through the augmentation; terms that
+                # compare with real data (feature matching) see the reals augmented too.
+                fake, real = self.seen(fake), self.seen(real)
                 fake_out = dis(fake)
                 terms = self.loss.generator(fake_out)
                 terms = merge_terms(terms, self.loss.gen_extra(StepInputs(dis, real, fake, fake_out=fake_out)))

@@ -20,7 +20,8 @@ The variants, by registry name (:func:`get_loss`), and the module of each:
     ssgan     K+1-class semi-supervised D (Salimans et al. 2016)        class logits (N, K)   semi_supervised
 
 :class:`FeatureMatching` (``feature_matching``) wraps any of them with the feature
-matching term of Salimans et al. 2016. :class:`GANLoss`, :class:`StepInputs` and
+matching term of Salimans et al. 2016, :class:`R1Penalty` (``r1``) with the R1 gradient
+penalty on real images of Mescheder et al. 2018. :class:`GANLoss`, :class:`StepInputs` and
 :func:`merge_terms` (``base``) are the contract with the update step. Every public name
 is importable from ``gan_ignite.losses`` itself.
 
@@ -38,6 +39,7 @@ from gan_ignite.losses.energy import EBGANLoss, EnergyOutput, ebgan_dis_loss, eb
 from gan_ignite.losses.feature_matching import FeatureMatching, feature_matching_loss
 from gan_ignite.losses.least_squares import LSGANLoss, lsgan_dis_loss, lsgan_gen_loss
 from gan_ignite.losses.logistic import MinimaxLoss, NonSaturatingLoss, bce_dis_loss, bce_gen_loss, minimax_gen_loss
+from gan_ignite.losses.r1 import R1Penalty, r1_penalty
 from gan_ignite.losses.semi_supervised import (
     SemiSupervisedLoss,
     labelled_accuracy,
@@ -66,6 +68,7 @@ __all__ = [
     "WGANGPLoss",
     "SemiSupervisedLoss",
     "FeatureMatching",
+    "R1Penalty",
     "bce_dis_loss",
     "bce_gen_loss",
     "minimax_gen_loss",
@@ -79,6 +82,7 @@ __all__ = [
     "wasserstein_gen_loss",
     "gradient_penalty",
     "feature_matching_loss",
+    "r1_penalty",
     "real_vs_fake_logits",
     "supervised_cross_entropy",
     "labelled_accuracy",
