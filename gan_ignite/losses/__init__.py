@@ -34,7 +34,7 @@ import inspect
 from typing import Any
 
 from gan_ignite.errors import UsageError
-from gan_ignite.losses.base import GANLoss, StepInputs, merge_terms
+from gan_ignite.losses.base import GANLoss, StepInputs, WrappedLoss, merge_terms
 from gan_ignite.losses.energy import EBGANLoss, EnergyOutput, ebgan_dis_loss, ebgan_gen_loss, pull_away_term
 from gan_ignite.losses.feature_matching import FeatureMatching, feature_matching_loss
 from gan_ignite.losses.least_squares import LSGANLoss, lsgan_dis_loss, lsgan_gen_loss
@@ -58,6 +58,7 @@ from gan_ignite.losses.wasserstein import (
 __all__ = [
     "merge_terms",
     "StepInputs",
+    "WrappedLoss",
     "EnergyOutput",
     "GANLoss",
     "NonSaturatingLoss",

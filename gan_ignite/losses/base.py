@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from gan_ignite.errors import UsageError
 
-__all__ = ["StepInputs", "GANLoss", "merge_terms"]
+__all__ = ["StepInputs", "GANLoss", "WrappedLoss", "merge_terms"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,38 @@ class GANLoss:
         # Settings are the constructor's arguments, kept under the same names.
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({args})"
+
+
+class WrappedLoss(GANLoss):
+    """A :class:`GANLoss` that adds a term to another one: everything is ``base``'s unless overridden.
+
+    The regularisers that combine with any variant (feature matching, R1) subclass it
+    and override only the ``*_extra`` method of the step they add their term to.
+    """
+
+    def __init__(self, base: GANLoss) -> None:
+        if not isinstance(base, GANLoss):
+            raise UsageError(f"Argument `base` should be a GANLoss, but given {base!r}")
+        self.base = base
+
+    def discriminator(self, real_out: Any, fake_out: Any) -> dict[str, Tensor]:
+        return self.base.discriminator(real_out, fake_out)
+
+    def generator(self, fake_out: Any) -> dict[str, Tensor]:
+        return self.base.generator(fake_out)
+
+    def dis_output(self, out: Any) -> Tensor:
+        return self.base.dis_output(out)
+
+    @property
+    def outputs_probabilities(self) -> bool:  # type: ignore[override]
+        return self.base.outputs_probabilities
+
+    def dis_extra(self, inputs: StepInputs) -> dict[str, Tensor]:
+        return self.base.dis_extra(inputs)
+
+    def gen_extra(self, inputs: StepInputs) -> dict[str, Tensor]:
+        return self.base.gen_extra(inputs)
 
 
 def merge_terms(first: dict[str, Tensor], second: dict[str, Tensor]) -> dict[str, Tensor]:

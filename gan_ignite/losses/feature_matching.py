@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
 from gan_ignite.errors import UsageError
-from gan_ignite.losses.base import GANLoss, StepInputs, _check_non_negative, merge_terms
+from gan_ignite.losses.base import GANLoss, StepInputs, WrappedLoss, _check_non_negative, merge_terms
 
 __all__ = ["feature_matching_loss", "FeatureMatching"]
 
@@ -30,7 +28,7 @@ def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tenso
     return (real_features.mean(0) - fake_features.mean(0)).square().sum()
 
 
-class FeatureMatching(GANLoss):
+class FeatureMatching(WrappedLoss):
     """Adds feature matching (Salimans et al. 2016) to the generator step of any loss.
 
     Everything is delegated to ``base``; the generator step also minimises
@@ -47,26 +45,8 @@ class FeatureMatching(GANLoss):
     name = "feature-matching"
 
     def __init__(self, base: GANLoss, weight: float = 1.0) -> None:
-        if not isinstance(base, GANLoss):
-            raise UsageError(f"Argument `base` should be a GANLoss, but given {base!r}")
-        self.base = base
+        super().__init__(base)
         self.weight = _check_non_negative("weight", weight)
-
-    def discriminator(self, real_out: Any, fake_out: Any) -> dict[str, Tensor]:
-        return self.base.discriminator(real_out, fake_out)
-
-    def generator(self, fake_out: Any) -> dict[str, Tensor]:
-        return self.base.generator(fake_out)
-
-    def dis_output(self, out: Any) -> Tensor:
-        return self.base.dis_output(out)
-
-    @property
-    def outputs_probabilities(self) -> bool:  # type: ignore[override]
-        return self.base.outputs_probabilities
-
-    def dis_extra(self, inputs: StepInputs) -> dict[str, Tensor]:
-        return self.base.dis_extra(inputs)
 
     def gen_extra(self, inputs: StepInputs) -> dict[str, Tensor]:
         features = getattr(inputs.dis, "features", None)

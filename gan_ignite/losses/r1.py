@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_ignite.errors import UsageError
-from gan_ignite.losses.base import GANLoss, StepInputs, _check_non_negative, merge_terms
+from gan_ignite.losses.base import GANLoss, StepInputs, WrappedLoss, _check_non_negative, merge_terms
 from gan_ignite.losses.wasserstein import _in_float32
 
 __all__ = ["r1_penalty", "R1Penalty"]
@@ -55,7 +55,7 @@ def _score(out: Any, n: int) -> Tensor:
     return out.reshape(n)
 
 
-class R1Penalty(GANLoss):
+class R1Penalty(WrappedLoss):
     """Adds the R1 penalty ``(γ/2)·E[‖∇_x D(x)‖²]`` on real images to the discriminator step of any loss.
 
     Everything is delegated to ``base``; the discriminator step also minimises
@@ -73,26 +73,8 @@ class R1Penalty(GANLoss):
     name = "r1"
 
     def __init__(self, base: GANLoss, gamma: float = 10.0) -> None:
-        if not isinstance(base, GANLoss):
-            raise UsageError(f"Argument `base` should be a GANLoss, but given {base!r}")
-        self.base = base
+        super().__init__(base)
         self.gamma = _check_non_negative("gamma", gamma)
-
-    def discriminator(self, real_out: Any, fake_out: Any) -> dict[str, Tensor]:
-        return self.base.discriminator(real_out, fake_out)
-
-    def generator(self, fake_out: Any) -> dict[str, Tensor]:
-        return self.base.generator(fake_out)
-
-    def dis_output(self, out: Any) -> Tensor:
-        return self.base.dis_output(out)
-
-    @property
-    def outputs_probabilities(self) -> bool:  # type: ignore[override]
-        return self.base.outputs_probabilities
-
-    def gen_extra(self, inputs: StepInputs) -> dict[str, Tensor]:
-        return self.base.gen_extra(inputs)
 
     def dis_extra(self, inputs: StepInputs) -> dict[str, Tensor]:
         penalty = r1_penalty(inputs.dis, inputs.real)
