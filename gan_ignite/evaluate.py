@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -32,7 +31,7 @@ from gan_ignite.errors import UsageError, allocation, fail, out_of_memory
 from gan_ignite.options import check_device, dataset_path
 from gan_ignite.registry import load_experiment
 from gan_ignite.run_dir import (
-    CHECKPOINTS, CONFIG, DIGEST_SUFFIX, MARKER, looks_like_path, read_marker, resolve_path,
+    CHECKPOINTS, DIGEST_SUFFIX, looks_like_path, read_marker, resolve_path, run_experiment_name,
 )
 
 __all__ = [
@@ -43,22 +42,8 @@ __all__ = [
 def _read_run_config(run_dir: Path) -> dict[str, Any]:
     """The run's settings, with ``experiment`` from its identity marker (``config.json``'s for older runs)."""
     settings = read_saved_config(run_dir)
-    marker = read_marker(run_dir)
-    if settings is None and marker is None:
-        why = "it is empty" if not os.listdir(run_dir) else f"it has neither {MARKER} nor {CONFIG}"
-        raise UsageError(f"{run_dir} is not a run directory ({why}); pass the --out of a training run")
-    if settings is None:
-        raise UsageError(f"{run_dir} has no {CONFIG} (the run's settings); restore it, or pass another run")
-    if marker is not None:
-        return {**settings, "experiment": marker.experiment}
-    if "experiment" not in settings:
-        raise UsageError(
-            f"{run_dir / CONFIG} does not name its experiment (an older run); evaluate its samples with --images"
-        )
-    name = settings["experiment"]
-    if isinstance(name, str) and name.startswith("experiments."):  # config.json of runs before run.json
-        settings["experiment"] = name.removeprefix("experiments.")
-    return settings
+    experiment = run_experiment_name(run_dir, read_marker(run_dir), settings)
+    return {**settings, "experiment": experiment}  # type: ignore[dict-item]
 
 
 # The values of ``checkpoint`` in :func:`load_run_generator` that are no path.

@@ -33,7 +33,7 @@ from typing import Any
 from gan_ignite.config import NOT_RESUMED, read_saved_config
 from gan_ignite.errors import UsageError
 from gan_ignite.run_dir import (
-    CONFIG, IMAGES, LOG, MARKER, Marker, RunLock, open_regular, read_marker, resolve_path,
+    IMAGES, LOG, MARKER, Marker, RunLock, open_regular, read_marker, resolve_path, run_experiment_name,
 )
 
 __all__ = [
@@ -122,37 +122,9 @@ def open_run(text: str) -> RunView:
         raise UsageError(f"{path / MARKER} is not a gan_ignite run marker, so {path} is not a run to read; "
                          f"pass the --out of a training run") from None
     settings = read_saved_config(path)  # a UsageError naming the file if it is corrupt
-    if marker is not None and settings is None:
-        raise UsageError(f"{path} has no {CONFIG} (the run's settings); restore it, or pass another run")
-    experiment = marker.experiment if marker is not None else _older_run_experiment(path, settings)
+    experiment = run_experiment_name(path, marker, settings)
     log, warnings = read_log(path / LOG)
     return RunView(path, experiment, marker, settings, log, tuple(warnings), _in_use(path))
-
-
-def _older_run_experiment(path: Path, settings: dict[str, Any] | None) -> str:
-    """The experiment a run from before ``run.json`` names in its ``config.json``.
-
-    Raises:
-        UsageError: ``path`` is no run directory: empty, or no ``config.json`` naming an experiment.
-    """
-    name = settings.get("experiment") if settings is not None else None
-    if isinstance(name, str) and name.removeprefix("experiments.").isidentifier():
-        return name.removeprefix("experiments.")  # older config.json named the module
-    if _is_empty(path):
-        why = "it is empty"
-    elif settings is None:
-        why = f"it has neither {MARKER} nor {CONFIG}"
-    else:
-        why = f"it has no {MARKER}, and its {CONFIG} names no experiment"
-    raise UsageError(f"{path} is not a run directory ({why}); pass the --out of a training run")
-
-
-def _is_empty(path: Path) -> bool:
-    try:
-        with os.scandir(path) as found:
-            return next(found, None) is None
-    except OSError:  # unreadable: not known to be empty
-        return False
 
 
 def _in_use(path: Path) -> bool:

@@ -26,7 +26,7 @@ types are expanded and resolved once (:func:`resolve_path`), so every writer, Ig
 from gan_ignite.run_dir.layout import (
     MARKER, LOCK, CONFIG, LOG, IMAGES, CHECKPOINTS, TB, PLOTS, REPORT, ENTRIES, FORMAT, SAMPLE_GRID_FILE,
     RECONSTRUCTION_FILE, LOSS_PLOT, DIS_OUTPUT_PLOT, CHECKPOINT_FILE, DIGEST_SUFFIX, TEMPORARY_CHECKPOINT,
-    checkpoint_name, Marker, read_marker, write_marker, check_same_experiment, removable_files, remove_files,
+    checkpoint_name, Marker, read_marker, write_marker, run_experiment_name, check_same_experiment, removable_files, remove_files,
     foreign_entries, check_folders_writable
 )
 from gan_ignite.run_dir.lock import RunLock
@@ -37,7 +37,7 @@ from gan_ignite.run_dir.paths import (
 __all__ = [
     "MARKER", "LOCK", "CONFIG", "LOG", "IMAGES", "CHECKPOINTS", "TB", "PLOTS", "REPORT", "ENTRIES", "FORMAT",
     "SAMPLE_GRID_FILE", "RECONSTRUCTION_FILE", "LOSS_PLOT", "DIS_OUTPUT_PLOT", "CHECKPOINT_FILE", "DIGEST_SUFFIX",
-    "TEMPORARY_CHECKPOINT", "checkpoint_name", "Marker", "read_marker", "write_marker", "check_same_experiment",
+    "TEMPORARY_CHECKPOINT", "checkpoint_name", "Marker", "read_marker", "write_marker", "run_experiment_name", "check_same_experiment",
     "removable_files", "remove_files", "foreign_entries", "check_folders_writable", "RunLock", "looks_like_path",
     "resolve_path", "open_regular", "read_small", "check_writable_dir", "cannot_write_in", "write_atomic"
 ]

@@ -25,8 +25,8 @@ from gan_ignite.run_dir.paths import cannot_write_in, write_atomic
 __all__ = [
     "MARKER", "LOCK", "CONFIG", "LOG", "IMAGES", "CHECKPOINTS", "TB", "PLOTS", "REPORT", "ENTRIES", "FORMAT",
     "SAMPLE_GRID_FILE", "RECONSTRUCTION_FILE", "LOSS_PLOT", "DIS_OUTPUT_PLOT", "CHECKPOINT_FILE", "DIGEST_SUFFIX",
-    "TEMPORARY_CHECKPOINT", "checkpoint_name", "Marker", "read_marker", "write_marker", "check_same_experiment",
-    "removable_files", "remove_files", "foreign_entries", "check_folders_writable", "OBJECT_SNAPSHOT_FILE",
+    "TEMPORARY_CHECKPOINT", "checkpoint_name", "Marker", "read_marker", "write_marker", "run_experiment_name",
+    "check_same_experiment", "removable_files", "remove_files", "foreign_entries", "check_folders_writable", "OBJECT_SNAPSHOT_FILE",
     "RESERVED_CHECKPOINT_FILE",
 ]
 
@@ -165,6 +165,38 @@ def _parse_marker(data: object) -> Marker | None:
     if not all(isinstance(e, str) and e in ENTRIES for e in entries):
         return None  # a marker never names anything outside the layout
     return Marker(FORMAT, entries=tuple(entries), **fields)
+
+
+def run_experiment_name(out: Path, marker: Marker | None, settings: dict | None) -> str:
+    """The experiment of the run in ``out``: its marker's, or for a run from before
+    ``run.json`` the one its ``config.json`` names (older ones named the module).
+
+    Raises:
+        UsageError: ``out`` is no run directory (empty, or neither a marker nor a
+            ``config.json`` naming an experiment), or a run whose ``config.json`` is missing.
+    """
+    if marker is not None:
+        if settings is None:
+            raise UsageError(f"{out} has no {CONFIG} (the run's settings); restore it, or pass another run")
+        return marker.experiment
+    name = settings.get("experiment") if settings is not None else None
+    if isinstance(name, str) and _EXPERIMENT_NAME.match(name.removeprefix("experiments.")):  # as a marker's
+        return name.removeprefix("experiments.")
+    if _is_empty(out):
+        why = "it is empty"
+    elif settings is None:
+        why = f"it has neither {MARKER} nor {CONFIG}"
+    else:
+        why = f"it has no {MARKER}, and its {CONFIG} names no experiment"
+    raise UsageError(f"{out} is not a run directory ({why}); pass the --out of a training run")
+
+
+def _is_empty(path: Path) -> bool:
+    try:
+        with os.scandir(path) as found:
+            return next(found, None) is None
+    except OSError:  # unreadable: not known to be empty
+        return False
 
 
 def check_same_experiment(out: Path, marker: Marker, experiment: str | None) -> None:
