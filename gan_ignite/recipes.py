@@ -27,6 +27,7 @@ from gan_ignite.config import DCGANConfig, ExperimentConfig, GANConfig
 from gan_ignite.distributed import is_main_process, quiet_ignite
 from gan_ignite.errors import UsageError
 from gan_ignite.extensions.snapshot import snapshot_trigger
+from gan_ignite.extensions.tensorboard import GAN_METRICS
 from gan_ignite.losses import GANLoss, R1Penalty
 from gan_ignite.run_dir import DIS_OUTPUT_PLOT, LOSS_PLOT
 from gan_ignite.sampling import ResumableSampler, ignore_stop_signals
@@ -43,8 +44,9 @@ __all__ = [
 
 REPORT_KEYS = ["epoch", "iteration", "gen/loss", "dis/loss", "dis/real", "dis/fake", "elapsed_time"]
 EVAL_REPORT_KEYS = ["eval/fid", "eval/is", "eval/classes"]
-# What the progress bar shows besides the time left: the losses and D's outputs.
-PROGRESS_KEYS = ["gen/loss", "dis/loss", "dis/real", "dis/fake"]
+# What the progress bar shows besides the time left: the losses and D's outputs (the
+# observation keys every GAN step reports, which TensorBoard's HParams lists too).
+PROGRESS_KEYS = list(GAN_METRICS)
 
 
 def dataset_from_config(config: ExperimentConfig) -> Dataset:

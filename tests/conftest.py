@@ -36,6 +36,17 @@ def private_cache(tmp_path_factory):
         os.environ["GAN_IGNITE_CACHE"] = before
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for the module's tests: runs compared bitwise need one summation order."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def digits_extractor():
     """A small extractor trained on the fly on the digits training part (about 10 s)."""

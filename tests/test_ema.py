@@ -81,15 +81,6 @@ def ema_state(out):
     return torch.load(latest_checkpoint(out), weights_only=True)["trainer"]["extensions"]["ema"]["ema_model"]
 
 
-@pytest.fixture
-def one_thread():
-    """Runs compared bitwise use one thread: one summation order."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_resume_continues_the_average_exactly(tmp_path, one_thread):
     whole, split = tmp_path / "whole", tmp_path / "split"
     gan_mnist.main([*SMALL, "--ema-decay", "0.9", "--epochs", "4", "--out", str(whole)])

@@ -38,14 +38,6 @@ from tests.conftest import PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
 def reference(tmp_path_factory, one_thread):
     """The uninterrupted small run (24 iterations, a checkpoint every 3), all checkpoints kept."""
     out = tmp_path_factory.mktemp("reference")

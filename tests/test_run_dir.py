@@ -44,19 +44,13 @@ NAMES = ", ".join(experiment_names())
 ALREADY_HOLDS = (r"error: --out {out} already holds a run of gan_mnist \(started [^)]+\); pass --resume to continue "
                  r"it, --force to replace it, or choose another --out\n")
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # runs compared bitwise
+
 
 def in_use(out: Path, pid: int | None) -> str:
     holder = f" (PID {pid})" if pid is not None else ""
     return (f"error: --out {out} is in use by another process{holder}; wait for it to finish or stop it, "
             f"or choose another --out\n")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # -- helpers ----------------------------------------------------------------------------

@@ -214,14 +214,6 @@ def test_every_image_the_discriminator_sees_is_augmented_and_r1_is_observed(dis_
 
 
 # -- end to end ----------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def read_log(out):
     entries = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     return [{k: v for k, v in entry.items() if k != "elapsed_time"} for entry in entries]
