@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from gan_ignite.config import read_saved_config, saved_config
 from gan_ignite.errors import UsageError, allocation, fail, out_of_memory
-from gan_ignite.options import check_device, dataset_path
+from gan_ignite.options import dataset_path, resolve_device
 from gan_ignite.registry import load_experiment
 from gan_ignite.run_dir import (
     CHECKPOINTS, DIGEST_SUFFIX, looks_like_path, read_marker, resolve_path, run_experiment_name,
@@ -250,20 +250,13 @@ def _paths(args: argparse.Namespace) -> None:
             setattr(args, name, str(resolve_path(getattr(args, name), shown)))
 
 
-def _device(device: str) -> str:
-    import torch
-
-    check_device(device)
-    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-
-
 def _run(args: argparse.Namespace) -> dict[str, float]:
     if (args.run_dir is None) == (args.images is None):
         raise UsageError("pass either a run directory or --images FOLDER")
     if args.batch_size < 1:
         raise UsageError(f"--batch-size should be a positive integer, but given {args.batch_size}")
     _paths(args)
-    common = dict(batch_size=args.batch_size, device=_device(args.device), features=args.features,
+    common = dict(batch_size=args.batch_size, device=resolve_device(args.device), features=args.features,
                   extractor=args.extractor, inception_weights=args.inception_weights)
     if args.images is not None:
         if args.dataset is None:

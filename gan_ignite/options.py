@@ -173,6 +173,16 @@ DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("off", "bf16", "fp16")
 
 
+def resolve_device(device: str) -> str:
+    """``device`` checked (:func:`check_device`), with ``auto`` resolved: ``cuda`` when a GPU is visible, else ``cpu``."""
+    check_device(device)
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def check_device(device: str) -> None:
     """Refuse a ``--device`` that is not one of :data:`DEVICES`, or ``cuda`` without a visible GPU."""
     if device not in DEVICES:

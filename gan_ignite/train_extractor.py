@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> None:
 
 def _check_numbers(args: argparse.Namespace) -> None:
     """Refuse the numbers and the device training cannot take, before anything is loaded."""
-    from gan_ignite.options import check_device
+    from gan_ignite.options import resolve_device
 
     for name, low in (("epochs", 1), ("batch_size", 1), ("limit", 0)):
         if getattr(args, name) < low:
@@ -173,9 +173,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
             raise UsageError(f"--{name.replace('_', '-')} should be {kind}, but given {getattr(args, name)}")
     if not args.lr > 0 or args.lr == float("inf"):
         raise UsageError(f"--lr should be a positive number, but given {args.lr}")
-    check_device(args.device)
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    args.device = resolve_device(args.device)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m gan_ignite.train_extractor") -> None:

@@ -59,11 +59,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_generator(args: argparse.Namespace) -> tuple[nn.Module, int, Any]:
     """The generator ``args`` name, its noise size and the run's config (see :func:`load_run_generator`)."""
-    from gan_ignite.options import check_device
+    from gan_ignite.options import resolve_device
 
-    check_device(args.device)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    return load_run_generator(args.run_dir, device, args.checkpoint)
+    return load_run_generator(args.run_dir, resolve_device(args.device), args.checkpoint)
 
 
 def at_least(value: int, least: int, flag: str) -> None:
