@@ -19,7 +19,7 @@ from gan_ignite.cli import resume_command
 from gan_ignite.config import parse_config
 from gan_ignite.trainer import Trainer, TrainingInterrupted
 from tests.conftest import PROJECT_ROOT
-from tests.test_resume import Step, one_thread, reference  # noqa: F401  (fixtures)
+from tests.test_resume import Step, reference  # noqa: F401  (fixtures)
 
 
 class SignalAt:

@@ -20,7 +20,6 @@ import torch
 from benchmarks.kill_resume import SMALL, checkpoint_iterations, command, environment
 from experiments import gan_mnist
 from tests.conftest import PROJECT_ROOT
-from tests.test_resume import one_thread  # noqa: F401  (fixture)
 
 LR = 2e-4
 OPTIONS = [*SMALL[: SMALL.index("--epochs")], "--epochs", "8", "--snapshot-iterations", "3", "--n-saved", "20",

@@ -18,7 +18,6 @@ from gan_ignite import acceleration
 from gan_ignite.acceleration import adam, compile_unavailable
 from gan_ignite.config import parse_config
 from gan_ignite.recipes import speed_switches
-from tests.test_resume import one_thread  # noqa: F401 -- the fixture
 
 RUN = [*SMALL, "--epochs", "3", "--n-saved", "20"]  # 4 iterations an epoch, a checkpoint every 3
 
