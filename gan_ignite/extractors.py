@@ -1,12 +1,16 @@
-"""Feature extractors for sample-quality metrics: a trained domain classifier or Inception-v3.
+"""Feature extractors for sample-quality metrics: a trained domain network or Inception-v3.
 
 An extractor maps images in [-1, 1] (any size, 1 or 3 channels) to ``(features (N, F),
 probabilities (N, K))``: the features feed FID and KID, the class probabilities the
 Inception-style score, the confident fraction and the class coverage.
 
-* :class:`DomainExtractor`: a small classifier trained on the real training split of one
-  dataset (``python -m gan_ignite.train_extractor``), saved with its dataset name, image
-  size, normalisation and test accuracy, cached under :func:`cache_dir`, never committed.
+* :class:`DomainExtractor`: a small network trained on the real data of one dataset
+  (``python -m gan_ignite.train_extractor``), saved with its dataset name, image size,
+  normalisation and test accuracy, cached under :func:`cache_dir`, never committed.
+  For a labelled dataset it is a classifier trained on the training split; for a folder
+  of images without labels, a SimCLR network (:mod:`gan_ignite.self_supervised`) with
+  no classes (K = 0), cached under a name derived from the folder's path
+  (:func:`extractor_path`).
 * :class:`InceptionExtractor`: the standard Inception-v3 (2048-d pool features, images
   resized to 299) from a weights file the user supplies, since nothing here can download.
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,6 +41,8 @@ __all__ = [
     "cache_dir",
     "check_cache_writable",
     "extractor_path",
+    "dataset_cache_key",
+    "is_folder_dataset",
     "load_extractor",
     "INCEPTION_FILE",
     "EXTRACTOR_IMAGE_SIZES",
@@ -69,9 +76,33 @@ def check_cache_writable(folder: Path) -> None:
                        "point GAN_IGNITE_CACHE (or XDG_CACHE_HOME) at a directory you can write to")
 
 
-def extractor_path(dataset: str) -> Path:
-    """The cached domain extractor file of ``dataset``."""
-    return cache_dir() / "extractors" / f"{dataset}.pt"
+def is_folder_dataset(dataset: str | os.PathLike) -> bool:
+    """Whether ``dataset`` names an existing folder of images rather than a labelled dataset.
+
+    A labelled dataset's name wins, as in :func:`~gan_ignite.data.load_dataset`: a folder
+    called ``mnist`` is reached as ``./mnist``.
+    """
+    return dataset not in EXTRACTOR_IMAGE_SIZES and Path(dataset).expanduser().is_dir()
+
+
+def dataset_cache_key(dataset: str | os.PathLike) -> str:
+    """The name cache files of ``dataset`` start with: its name, or one made for a folder.
+
+    A folder gets ``folder-<folder name>-<first 8 hex digits of the SHA-256 of its
+    resolved absolute path>``: readable, a valid file name whatever the path holds, the
+    same for every spelling of the path (relative, ``~``, a symbolic link), and distinct
+    for two folders of the same name in different places.
+    """
+    if not is_folder_dataset(dataset):
+        return str(dataset)
+    folder = Path(dataset).expanduser().resolve()
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:8]
+    return f"folder-{folder.name}-{digest}"
+
+
+def extractor_path(dataset: str | os.PathLike) -> Path:
+    """The cached domain extractor file of ``dataset`` (a labelled dataset's name or a folder)."""
+    return cache_dir() / "extractors" / f"{dataset_cache_key(dataset)}.pt"
 
 
 @dataclass(frozen=True)
@@ -79,12 +110,21 @@ class ExtractorInfo:
     """What a domain extractor was trained on, saved beside its weights.
 
     Attributes:
-        dataset: the dataset name (``mnist``, ``digits``, ...).
+        dataset: the dataset name (``mnist``, ``digits``, ...), or a folder's resolved path.
         architecture: a key of :data:`~gan_ignite.models.classifier.CLASSIFIERS`.
         image_size, channels: the input the network was trained on.
-        num_classes: K.
+        num_classes: K; 0 for a network without classes (``method`` ``"simclr"``).
         mean, std: per-channel normalisation applied to [-1, 1] images before the network.
-        test_accuracy: accuracy on the held-out split, measured after training.
+        test_accuracy: for a classifier, the accuracy on the held-out split, measured
+            after training. For SimCLR, which has no labels to be accurate about, the
+            view-matching accuracy (:func:`~gan_ignite.self_supervised.view_matching_accuracy`):
+            the fraction of images whose augmented view finds the other view of the same
+            image as its nearest neighbour among all images' (chance: 1 / N).
+        method: how it was trained: ``"classifier"`` (supervised, on labels) or
+            ``"simclr"`` (self-supervised, :mod:`gan_ignite.self_supervised`). Files from
+            before this field are classifiers.
+        width: the first stage's maps of a ``resnet`` when not its default (None: the
+            architecture's default, as for every file from before this field).
     """
 
     dataset: str
@@ -95,6 +135,8 @@ class ExtractorInfo:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     test_accuracy: float
+    method: str = "classifier"
+    width: int | None = None
 
 
 def _prepare(x: Tensor, size: int, channels: int) -> Tensor:
@@ -151,8 +193,14 @@ class DomainExtractor(_Frozen):
         return self.network.features(self.normalise(x))
 
     def features_and_probs(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(N, F) features and (N, K) class probabilities of images in [-1, 1]."""
+        """(N, F) features and (N, K) class probabilities of images in [-1, 1].
+
+        A network without classes (K = 0, e.g. SimCLR's) gives (N, 0) probabilities,
+        for which the class-based metrics are NaN (:func:`~gan_ignite.metrics.quality_scores`).
+        """
         features = self(x)
+        if self.info.num_classes == 0:
+            return features, features.new_zeros(features.shape[0], 0)
         return features, torch.softmax(self.network.head(features), dim=1)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -167,7 +215,8 @@ class DomainExtractor(_Frozen):
         try:
             info = ExtractorInfo(**{**state["info"], "mean": tuple(state["info"]["mean"]),
                                     "std": tuple(state["info"]["std"])})
-            network = CLASSIFIERS[info.architecture](info.channels, info.image_size, info.num_classes)
+            options = {} if info.width is None else {"width": info.width}
+            network = CLASSIFIERS[info.architecture](info.channels, info.image_size, info.num_classes, **options)
             network.load_state_dict(state["state_dict"])
         except (KeyError, TypeError, RuntimeError) as exc:
             raise UsageError(
@@ -180,19 +229,26 @@ class DomainExtractor(_Frozen):
 def load_extractor(dataset: str, path: str | os.PathLike | None = None) -> DomainExtractor:
     """The domain extractor of ``dataset``: from ``path``, else from the cache.
 
+    Args:
+        dataset: a labelled dataset's name (:data:`EXTRACTOR_IMAGE_SIZES`) or an existing
+            folder of images, whose cached extractor is a SimCLR one (:func:`extractor_path`).
+        path: an extractor file to read instead of the cached one.
+
     Raises:
         UsageError: no extractor there (with the command that trains one), or a bad file.
     """
-    if path is None and dataset not in EXTRACTOR_IMAGE_SIZES:
+    folder = is_folder_dataset(dataset)
+    if path is None and dataset not in EXTRACTOR_IMAGE_SIZES and not folder:
         raise UsageError(
-            f"Domain features exist for the labelled datasets {', '.join(EXTRACTOR_IMAGE_SIZES)}, not {dataset!r}; "
-            f"compare with one of them or use Inception features (--features inception)"
+            f"Domain features exist for the labelled datasets {', '.join(EXTRACTOR_IMAGE_SIZES)} and for folders "
+            f"of images, not {dataset!r}; compare with one of them or use Inception features (--features inception)"
         )
     path = Path(path) if path is not None else extractor_path(dataset)
     if not path.is_file():
+        what, data_root = (f"the folder {dataset}", "") if folder else (repr(dataset), " --data-root DIR")
         raise UsageError(
-            f"No feature extractor for {dataset!r} at {path}; train one with: "
-            f"gan-ignite train-extractor --dataset {dataset} --data-root DIR"
+            f"No feature extractor for {what} at {path}; train one with: "
+            f"gan-ignite train-extractor --dataset {shlex.quote(str(dataset))}{data_root}"
         )
     return DomainExtractor.load(path)
 

@@ -12,6 +12,8 @@ output is a batch of images in [-1, 1] (generated or real) and it computes, agai
 * ``confident``: the fraction of samples whose top class probability is at least 0.9;
 * ``classes`` and ``max_class_share``: how many classes the samples cover and the
   share of the commonest, the mode-collapse signal;
+* (these four are NaN for an extractor without classes, K = 0, such as the SimCLR
+  features of an image folder: :mod:`gan_ignite.self_supervised`;)
 * ``precision`` and ``recall`` (Kynkäänniemi et al. 2019), ``density`` and ``coverage``
   (Naeem et al. 2020): fidelity and diversity kept apart, from k-NN balls around the
   features (:mod:`gan_ignite.manifold`), against as many real features as there are
@@ -193,21 +195,34 @@ def real_manifold_scores(reference: Reference, n: int, seed: int = _REAL_SAMPLE_
     return _manifold_or_nan(reference.features[order[:m]], reference.features[order[m:2 * m]])
 
 
+def _class_scores(probs: Tensor, confidence: float) -> dict[str, float]:
+    """``is``, ``confident``, ``classes`` and ``max_class_share`` of (N, K) probabilities; NaN when K = 0."""
+    if probs.shape[1] == 0:  # an extractor without classes: nothing to score
+        return dict.fromkeys(("is", "confident", "classes", "max_class_share"), float("nan"))
+    classes, max_share = class_coverage(probs)
+    return {
+        "is": inception_score(probs),
+        "confident": float((probs.max(1).values >= confidence).double().mean()),
+        "classes": classes,
+        "max_class_share": max_share,
+    }
+
+
 def quality_scores(
     features: Tensor, probs: Tensor, reference: Reference, confidence: float = 0.9, **kid_options: Any
 ) -> dict[str, float]:
-    """Every metric of :data:`QUALITY_KEYS` for (N, F) features and (N, K) probabilities."""
+    """Every metric of :data:`QUALITY_KEYS` for (N, F) features and (N, K) probabilities.
+
+    With K = 0 (an extractor without classes) the class-based ``is``, ``confident``,
+    ``classes`` and ``max_class_share`` are NaN; the feature-space metrics are as usual.
+    """
     f64 = features.double()
-    classes, max_share = class_coverage(probs)
     # As many real features as samples: the k-NN metrics are biased by unequal sizes.
     manifold = _manifold_or_nan(real_sample(reference, len(features)), features)
     return {
         "fid": frechet_distance(f64.mean(0), torch.cov(f64.T), reference.mu, reference.sigma),
         "kid": kernel_inception_distance(features, reference.features, **kid_options),
-        "is": inception_score(probs),
-        "confident": float((probs.max(1).values >= confidence).double().mean()),
-        "classes": classes,
-        "max_class_share": max_share,
+        **_class_scores(probs, confidence),
         **manifold,
         "n": len(features),
     }
@@ -305,25 +320,28 @@ def reference_for(
 
     Args:
         extractor: a domain or Inception extractor.
-        dataset, root: the real data (:func:`~gan_ignite.data.load_dataset` names).
+        dataset, root: the real data (:func:`~gan_ignite.data.load_dataset` names, or a
+            folder of images).
         train: the training split (what a GAN learns from), else the test split.
         classes: keep only these labels (a GAN trained with ``--classes``).
         limit: use the first N images only (0: all), e.g. for Inception on a CPU.
         cache: read and write the cache.
 
-    The cache file is keyed by the dataset, the split, the classes, the limit and a hash
-    of the extractor's weights, so retraining the extractor never reuses stale statistics.
+    The cache file is keyed by the dataset (a folder by its name and a hash of its resolved
+    path: :func:`~gan_ignite.extractors.dataset_cache_key`), the split, the classes, the
+    limit and a hash of the extractor's weights, so retraining the extractor never reuses
+    stale statistics, nor do two folders of one name share them.
     """
     from torch.utils.data import Subset
 
     from gan_ignite.data import dataset_channels, load_dataset
-    from gan_ignite.extractors import cache_dir, check_cache_writable
+    from gan_ignite.extractors import cache_dir, check_cache_writable, dataset_cache_key
     from gan_ignite.run_dir import write_atomic
     from gan_ignite.weights import load_weights
 
     split = "train" if train else "test"
     tag = "-".join(map(str, classes)) if classes else "all"
-    name = f"{Path(str(dataset)).name}_{split}_{tag}_{limit or 'full'}_{extractor.fingerprint}.pt"
+    name = f"{Path(dataset_cache_key(dataset)).name}_{split}_{tag}_{limit or 'full'}_{extractor.fingerprint}.pt"
     path = cache_dir() / "references" / name
     if cache and path.is_file():
         return Reference(**load_weights(path, "cached real statistics", remedy="delete it to recompute them"))

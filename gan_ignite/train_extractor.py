@@ -1,13 +1,17 @@
 """Train the domain feature extractor of a dataset: ``python -m gan_ignite.train_extractor``.
 
-A LeNet-like classifier for grey images, a small residual network for colour ones,
-trained with Ignite's supervised trainer on the real training split and measured on
-the test split (``digits``, which has none, holds out a seeded 20%). The result is
-saved with its dataset name, input size, normalisation and test accuracy, by default
-into the cache (:func:`~gan_ignite.extractors.extractor_path`), where the metrics and
+For a labelled dataset, a LeNet-like classifier for grey images, a small residual
+network for colour ones, trained with Ignite's supervised trainer on the real training
+split and measured on the test split (``digits``, which has none, holds out a seeded
+20%). For a folder of images (``--dataset PATH``, no labels; ``--data-root`` plays no
+part), a SimCLR network (:mod:`gan_ignite.self_supervised`) trained on every image of
+it at 32 px and measured by its view-matching accuracy. The result is saved with its
+dataset name, input size, normalisation and accuracy, by default into the cache
+(:func:`~gan_ignite.extractors.extractor_path`), where the metrics and
 ``python -m gan_ignite.evaluate`` look for it::
 
     python -m gan_ignite.train_extractor --dataset mnist --data-root ../shared/data
+    python -m gan_ignite.train_extractor --dataset ../shared/data/logos/color128
 """
 
 from __future__ import annotations
@@ -22,17 +26,19 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from gan_ignite.errors import UsageError, fail
 from gan_ignite.extractors import (
-    EXTRACTOR_IMAGE_SIZES, DomainExtractor, ExtractorInfo, check_cache_writable, extractor_path,
+    EXTRACTOR_IMAGE_SIZES, DomainExtractor, ExtractorInfo, check_cache_writable, extractor_path, is_folder_dataset,
 )
 from gan_ignite.models.classifier import CLASSIFIERS
 from gan_ignite.config import OneLineParser
-from gan_ignite.run_dir import check_writable_dir, resolve_path
+from gan_ignite.run_dir import check_writable_dir, looks_like_path, resolve_path
 
-__all__ = ["train_extractor", "HELP", "add_arguments", "run", "main"]
+__all__ = ["train_extractor", "train_folder_extractor", "HELP", "add_arguments", "run", "main"]
 
 _HELD_OUT = 0.2  # the test fraction of a dataset without a test split
-# Epochs when not given: the 1,437 training digits need more passes than MNIST's 60,000.
+# Epochs when not given: the 1,437 training digits need more passes than MNIST's 60,000,
+# and contrastive learning on a folder of a few hundred images many more still.
 _EPOCHS = {"digits": 15}
+_FOLDER_EPOCHS = 100
 
 
 def _tensors(dataset: Dataset) -> tuple[Tensor, Tensor]:
@@ -125,14 +131,57 @@ def train_extractor(
     return DomainExtractor(network.cpu(), info)
 
 
+def train_folder_extractor(
+    folder: str,
+    *,
+    epochs: int = _FOLDER_EPOCHS,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    limit: int = 0,
+    seed: int = 0,
+    device: str = "cpu",
+    log: Callable[[str], None] = print,
+) -> DomainExtractor:
+    """Train a SimCLR extractor on the images of ``folder`` (:func:`~gan_ignite.self_supervised.train_simclr`).
+
+    Args:
+        folder: a folder of images (searched recursively, as :func:`~gan_ignite.data.load_dataset`).
+        epochs, batch_size, lr: Adam training settings.
+        limit: train on the first N images only (0: all).
+        seed: fixes initialisation, batch order and views.
+        device: where to train.
+        log: receives a progress line every tenth of the epochs (at least every epoch).
+
+    Returns:
+        The extractor; ``info.dataset`` is the folder's resolved path and
+        ``info.test_accuracy`` its view-matching accuracy.
+
+    Raises:
+        UsageError: not a folder, no images in it, an unreadable image, fewer than 2 images.
+    """
+    from gan_ignite.data import load_dataset
+    from gan_ignite.self_supervised import SIMCLR_IMAGE_SIZE, train_simclr
+
+    path = resolve_path(folder, "--dataset")
+    images, _ = _tensors(load_dataset(path, image_size=SIMCLR_IMAGE_SIZE, channels=3))
+    if limit:
+        images = images[:limit]
+    if len(images) < 2:  # one image has no other to be told apart from
+        raise UsageError(f"--dataset {folder} holds {len(images)} image; SimCLR needs at least 2")
+    return train_simclr(images, dataset=str(path), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                        device=device, log=log, log_every=max(1, epochs // 10))
+
+
 HELP = "train the domain feature extractor that evaluations measure a dataset's samples with"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``gan-ignite train-extractor`` and ``python -m gan_ignite.train_extractor``."""
-    parser.add_argument("--dataset", default="mnist", help=f"one of {', '.join(EXTRACTOR_IMAGE_SIZES)}")
-    parser.add_argument("--data-root", default="data", help="where the dataset files live")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (none given: 15 for digits, else 3)")
+    parser.add_argument("--dataset", default="mnist",
+                        help=f"one of {', '.join(EXTRACTOR_IMAGE_SIZES)}, or a folder of images (SimCLR, no labels)")
+    parser.add_argument("--data-root", default="data", help="where the dataset files live (not for a folder)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"training epochs (none given: 15 for digits, {_FOLDER_EPOCHS} for a folder, else 3)")
     parser.add_argument("--batch-size", type=int, default=128, help="images per batch")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--limit", type=int, default=0, help="train on the first N images only (0: all)")
@@ -143,24 +192,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Train and save the extractor ``args`` describe; bad input raises :class:`UsageError`."""
+    folder = _is_folder(args.dataset)
     if args.epochs is None:
-        args.epochs = _EPOCHS.get(args.dataset, 3)
+        args.epochs = _FOLDER_EPOCHS if folder else _EPOCHS.get(args.dataset, 3)
     _check_numbers(args)
-    out = resolve_path(args.out, "--out") if args.out else extractor_path(args.dataset)
-    root = str(resolve_path(args.data_root, "--data-root"))
-    if args.out:
-        if out.is_dir():
-            raise UsageError(f"--out {args.out} is a directory; pass the extractor's file name, e.g. "
-                             f"{Path(args.out) / (args.dataset + '.pt')}")
-        check_writable_dir(out.parent, "--out's folder")
+    out = _out_path(args)
+    options = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, limit=args.limit, seed=args.seed,
+                   device=args.device)
+    if folder:
+        extractor = train_folder_extractor(args.dataset, **options)
+        what, accuracy = f"SimCLR extractor of {extractor.info.dataset}", "view-matching accuracy"
     else:
-        check_cache_writable(out.parent)  # before training, not after
-    extractor = train_extractor(
-        args.dataset, root, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        limit=args.limit, seed=args.seed, device=args.device,
-    )
+        extractor = train_extractor(args.dataset, str(resolve_path(args.data_root, "--data-root")), **options)
+        what, accuracy = f"{args.dataset} extractor", "test accuracy"
     extractor.save(out)
-    print(f"{args.dataset} extractor: test accuracy {extractor.info.test_accuracy:.4f}; saved to {out}")
+    print(f"{what}: {accuracy} {extractor.info.test_accuracy:.4f}; saved to {out}")
+
+
+def _is_folder(dataset: str) -> bool:
+    """Whether ``--dataset`` names a folder of images (SimCLR) rather than a labelled dataset.
+
+    Raises:
+        UsageError: an unknown name, or a path that is no folder of images (none there,
+            a file, no image in it), before anything else is done.
+    """
+    from gan_ignite.data import dataset_channels
+
+    if dataset in EXTRACTOR_IMAGE_SIZES:
+        return False
+    if not (is_folder_dataset(dataset) or looks_like_path(dataset)):
+        raise UsageError(f"Argument `dataset` should be one of {', '.join(EXTRACTOR_IMAGE_SIZES)} (a labelled "
+                         f"dataset) or a folder of images, but given {dataset!r}")
+    dataset_channels(dataset)  # names what is wrong with the path
+    return True
+
+
+def _out_path(args: argparse.Namespace) -> Path:
+    """The extractor file to write, checked writable before any training."""
+    if not args.out:
+        out = extractor_path(args.dataset)
+        check_cache_writable(out.parent)  # before training, not after
+        return out
+    out = resolve_path(args.out, "--out")
+    if out.is_dir():
+        raise UsageError(f"--out {args.out} is a directory; pass the extractor's file name, e.g. "
+                         f"{Path(args.out) / extractor_path(args.dataset).name}")
+    check_writable_dir(out.parent, "--out's folder")
+    return out
 
 
 def _check_numbers(args: argparse.Namespace) -> None:

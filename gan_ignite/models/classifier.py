@@ -8,7 +8,9 @@ penultimate activations make a sharp, cheap feature space, and its class
 probabilities give the Inception-style score and the class coverage.
 
 Both networks expose ``features(x) -> (N, F)`` and ``forward(x) -> (N, K)`` logits, with
-``F = num_features``.
+``F = num_features``. A :class:`SmallResNet` built with ``num_classes=0`` has no classes
+at all: the feature network of a self-supervised extractor
+(:mod:`gan_ignite.self_supervised`), whose ``forward`` gives (N, 0) logits.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LeNet", "SmallResNet", "CLASSIFIERS"]
+__all__ = ["LeNet", "SmallResNet", "NoClasses", "CLASSIFIERS"]
 
 
 class LeNet(nn.Module):
@@ -53,6 +55,18 @@ class LeNet(nn.Module):
         return self.head(self.dropout(self.features(x)))
 
 
+class NoClasses(nn.Module):
+    """The head of a network without classes: (N, F) features -> (N, 0) logits.
+
+    Like ``nn.Identity`` it holds no parameters, so the network's state dict is its
+    body's alone; unlike it, the output has no columns, so that code reading class
+    logits (or softmax probabilities) gets none instead of the features.
+    """
+
+    def forward(self, features: Tensor) -> Tensor:
+        return features.new_zeros(features.shape[0], 0)
+
+
 class _Block(nn.Module):
     """A pre-activation residual block (He et al. 2016), optionally halving the size."""
 
@@ -80,7 +94,9 @@ class SmallResNet(nn.Module):
         channels: input channels (3 for colour).
         image_size: input side (unused by the layers: the pooling is global; kept for a
             uniform constructor).
-        num_classes: K, the number of classes.
+        num_classes: K, the number of classes; 0 for no classes: ``head`` is then
+            :class:`NoClasses` (no parameters, (N, 0) logits), as a self-supervised
+            feature network has. Files of networks with classes load as before.
         width: maps of the first stage; F = ``4 * width``.
     """
 
@@ -96,7 +112,8 @@ class SmallResNet(nn.Module):
             *stages,
             nn.BatchNorm2d(c_in), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         )
-        self.head = nn.Linear(self.num_features, num_classes)
+        # nn.Linear(F, 0) would warn that initialising an empty weight does nothing.
+        self.head = nn.Linear(self.num_features, num_classes) if num_classes else NoClasses()
 
     def features(self, x: Tensor) -> Tensor:
         """(N, C, S, S) normalised images -> (N, F) globally pooled activations."""
