@@ -1,6 +1,14 @@
 """64x64 DCGAN on any folder of images (the logo article): ``--dataset PATH``.
 
 Images are composited on white, converted to RGB, resized and center-cropped.
+The defaults are for small folders (a few hundred images, such as the 483 logos):
+DiffAugment on every image D sees (colour, translation, cutout) and samples from the
+generator's moving average (decay 0.999), for 150 epochs of batches of 32. On the logos,
+without DiffAugment, every sample carried the same glyph by epoch 30 (collapse); with it,
+the glyphs stay varied and D never wins outright. Adding ``--r1-gamma 1`` kept D less
+sure still but measured worse and cost 1.4 times the time (README, "Small datasets").
+Pass ``--diff-augment '' --ema-decay 0`` for the article's plain DCGAN.
+
 ``--feature-matching`` adds Salimans et al.'s feature-matching term to the generator
 loss; ``--minibatch-discrimination`` adds their minibatch discrimination layer to the
 discriminator. Both fight the mode collapse small folders invite.
@@ -18,11 +26,20 @@ from gan_ignite.recipes import dataset_from_config, dcgan_models, gan_trainer
 from gan_ignite.trainer import Trainer
 
 
+def _default(name: str, default: object) -> object:
+    """DCGANConfig's option ``name`` (its help and its check) with another default."""
+    metadata = DCGANConfig.__dataclass_fields__[name].metadata
+    return option(default, metadata["help"], metadata["check"], metadata["path"])
+
+
 @dataclass(frozen=True)
 class Config(DCGANConfig):
     image_size: int = option(64, "image side in pixels")
-    epochs: int = option(50, "number of training epochs")
+    epochs: int = option(150, "number of training epochs")
     batch_size: int = option(32, "images per batch")
+    # The small-data remedies, on by default here (see the module docstring).
+    diff_augment: str = _default("diff_augment", "color,translation,cutout")
+    ema_decay: float = _default("ema_decay", 0.999)
     feature_matching: bool = option(False, "add the feature-matching term to the generator loss")
     fm_weight: float = option(1.0, "weight of the feature-matching term")
     minibatch_discrimination: bool = option(False, "add a minibatch discrimination layer to D")

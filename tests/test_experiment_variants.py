@@ -53,6 +53,9 @@ def test_dcgan_folder_with_both_switches(tmp_path):
     log = run(dcgan_folder, tmp_path / "run", "--dataset", str(folder), "--limit", "0", "--batch-size", "8",
               "--feature-matching", "--minibatch-discrimination")
     assert "gen/feature_matching" in log[-1]
+    # The small-folder defaults are on without a flag: DiffAugment and the generator's average.
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["diff_augment"], config["ema_decay"]) == ("color,translation,cutout", 0.999)
     with Image.open(tmp_path / "run" / "images" / "epoch_0002.png") as grid:
         assert grid.mode == "RGB"
 
