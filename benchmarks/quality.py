@@ -13,6 +13,18 @@ training options)::
 The GAN and LSGAN variants also get ``--dcgan-options`` (by default InfoGAN's fully
 connected layer, ``--fc-units 1024``); ``--jobs 3`` trains the three variants at once,
 each on its share of the CPU cores.
+
+``--suite cifar10`` measures ``dcgan_cifar10`` with the CIFAR-10 domain extractor (the
+real test split as the floor; blurred test images, noise and one class as bad
+references); ``--suite logos`` measures ``dcgan_folder`` with its small-data defaults on
+the logo folder, with the folder's own SimCLR features (:mod:`gan_ignite.self_supervised`):
+a seeded half of the logos is the reference, the other half the real-vs-real floor, and
+the bad references (blurred, noise, one logo repeated, colour-jittered copies of one
+logo) are made from that other half. ``--reuse`` measures runs already in ``--out``
+instead of training them again::
+
+    python benchmarks/quality.py --suite logos --data-root ../shared/data
+    python benchmarks/quality.py --suite cifar10 --data-root DIR_WITH_cifar10_jpg --epochs 3
 """
 
 from __future__ import annotations
@@ -55,6 +67,98 @@ def extractor(data_root: str):
     net = load_extractor("mnist")
     print(f"extractor: {net.info.architecture}, test accuracy {net.info.test_accuracy:.4f}", file=sys.stderr)
     return net
+
+
+LOGOS = Path("logos") / "color128"
+
+
+def suite_extractor(suite: str, dataset: str, data_root: str):
+    """The cached extractor of a suite's dataset, trained (minutes) if there is none."""
+    if not extractor_path(dataset).is_file():
+        print(f"training the {suite} feature extractor (cached for later runs)...", file=sys.stderr)
+        train_extractor(dataset, data_root, log=lambda line: print(line, file=sys.stderr)).save(
+            extractor_path(dataset)
+        )
+    return load_extractor(dataset)
+
+
+def jittered_copies(image: torch.Tensor, n: int) -> torch.Tensor:
+    """``n`` colour-jittered copies of one image in [-1, 1]: one shape in many colours."""
+    from torchvision.transforms import v2
+
+    torch.manual_seed(0)
+    jitter = v2.ColorJitter(0.4, 0.4, 0.4, 0.5)
+    return torch.stack([jitter(image * 0.5 + 0.5) * 2 - 1 for _ in range(n)])
+
+
+def logos_rows(args: argparse.Namespace, out: Path) -> list[dict]:
+    """The logo folder's rows: dcgan_folder's samples and the anchors, against a seeded half of the logos."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    from gan_ignite.evaluate import load_run_generator
+    from gan_ignite.extensions.images import sample_batches
+    from gan_ignite.metrics import Reference, real_features
+
+    folder = str(Path(args.data_root) / LOGOS)
+    net = suite_extractor("logos", folder, args.data_root)
+    images = load_dataset(folder, image_size=64)
+    images = torch.stack([images[i][0] for i in range(len(images))])
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+    half, other = images[order[: len(images) // 2]], images[order[len(images) // 2:]]
+    reference = Reference.from_features(real_features(net, half.split(500)))
+    n = len(other)
+    rows = []
+    if not args.no_train:
+        wall = train_or_reuse("dcgan_folder", ["--dataset", folder], args, out / "dcgan_folder")
+        gen, z_dim, _ = load_run_generator(out / "dcgan_folder")
+        quality = measure(sample_batches(gen, z_dim, n, 500, 0, "cpu"), net, reference)
+        rows.append({"variant": "dcgan_folder (defaults)", "epochs": args.epochs, "wall_s": wall, **quality,
+                     "options": " ".join(args.train_options.split())})
+    noise = torch.rand(other.shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    sets = {
+        "other half of the real logos (floor)": other,
+        "blurred real (sigma 1.5)": gaussian_blur(other, kernel_size=7, sigma=1.5),
+        "uniform noise": noise,
+        "one logo repeated": other[:1].expand(n, -1, -1, -1),
+        "one logo, colour-jittered": jittered_copies(other[0], n),
+    }
+    return rows + [{"variant": name, **measure(x.split(500), net, reference)} for name, x in sets.items()]
+
+
+def cifar10_rows(args: argparse.Namespace, out: Path) -> list[dict]:
+    """CIFAR-10's rows: dcgan_cifar10's samples and the anchors, against the training statistics."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    net = suite_extractor("cifar10", "cifar10", args.data_root)
+    rows = []
+    if not args.no_train:
+        wall = train_or_reuse("dcgan_cifar10", ["--data-root", args.data_root], args, out / "dcgan_cifar10")
+        quality = evaluate_run(out / "dcgan_cifar10", args.n)
+        rows.append({"variant": "dcgan_cifar10", "epochs": args.epochs, "wall_s": wall, **quality,
+                     "options": " ".join(args.train_options.split())})
+    reference = reference_for(net, "cifar10", args.data_root)
+    test = load_dataset("cifar10", root=args.data_root, image_size=32, train=False)
+    images = torch.stack([test[i][0] for i in range(min(args.n, len(test)))])
+    targets = torch.as_tensor([test[i][1] for i in range(len(images))])
+    noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
+    sets = {
+        "real test (floor)": images,
+        "one class (test aeroplanes)": images[targets == 0],
+        "blurred real (sigma 1.5)": gaussian_blur(images, kernel_size=5, sigma=1.5),
+        "gaussian noise": noise,
+    }
+    return rows + [{"variant": name, **measure(x.split(500), net, reference)} for name, x in sets.items()]
+
+
+def train_or_reuse(module: str, dataset_args: list[str], args: argparse.Namespace, out: Path) -> float | None:
+    """Train ``experiments.MODULE`` into ``out``, or with ``--reuse`` measure what is there; its wall time."""
+    if args.reuse and (out / "checkpoints").is_dir():
+        return None
+    argv = [sys.executable, "-m", f"experiments.{module}", *dataset_args, "--out", str(out), "--quiet",
+            *(["--epochs", str(args.epochs)] if args.epochs else []), *args.train_options.split()]
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=ROOT, check=True, stdout=sys.stderr)
+    return time.perf_counter() - start
 
 
 def anchors(net, data_root: str, n: int) -> list[dict]:
@@ -120,18 +224,35 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--epochs", type=int, default=2, help="training epochs of each variant")
+    parser.add_argument("--suite", choices=("mnist", "cifar10", "logos"), default="mnist",
+                        help="the dataset and its experiments")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="training epochs of each variant (mnist: 2; the others: the experiment's default)")
+    parser.add_argument("--reuse", action="store_true", help="measure the runs already in --out, training none")
+    parser.add_argument("--no-train", action="store_true", help="the anchors only (cifar10, logos)")
     parser.add_argument("--n", type=int, default=10000, help="samples measured per row")
     parser.add_argument("--out", help="keep the run directories here (default: a temporary folder)")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), help=f"of {', '.join(VARIANTS)}")
-    parser.add_argument("--train-options", default="--batch-size 64 --lr 2e-4 --eval-interval 1",
-                        help="options given to every experiment")
+    parser.add_argument("--train-options", default=None,
+                        help="options given to every experiment (mnist: --batch-size 64 --lr 2e-4 --eval-interval 1; "
+                             "the others: none, the experiment's defaults)")
     parser.add_argument("--dcgan-options", default="--fc-units 1024",
                         help="options added for the variants with a DCGAN discriminator (gan, lsgan)")
     parser.add_argument("--jobs", type=int, default=1, help="variants trained at the same time")
     args = parser.parse_args()
     if args.jobs < 1:
         parser.error(f"--jobs should be a positive integer, but given {args.jobs}")
+    if args.suite != "mnist":
+        args.train_options = args.train_options or ""
+        rows_of = logos_rows if args.suite == "logos" else cifar10_rows
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = rows_of(args, Path(args.out or tmp))
+        print(table(rows))
+        print(json.dumps(rows))
+        return
+    args.epochs = args.epochs or 2
+    if args.train_options is None:
+        args.train_options = "--batch-size 64 --lr 2e-4 --eval-interval 1"
 
     net = extractor(args.data_root)
     rows = []
