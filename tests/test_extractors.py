@@ -81,19 +81,28 @@ def test_missing_extractor_names_the_command_that_trains_it():
     assert str(info.value) == expected
 
 
-def test_folders_have_no_domain_extractor(tmp_path):
+def test_unknown_names_have_no_domain_extractor(tmp_path):
     with pytest.raises(UsageError, match="Domain features exist for the labelled datasets digits, mnist, "
-                                         r"fashion-mnist, cifar10, not '.*'; .* \(--features inception\)"):
+                                         r"fashion-mnist, cifar10 and for folders of images, not 'logos'; .* "
+                                         r"\(--features inception\)"):
+        load_extractor("logos")
+    # A folder has one once trained (tests/test_self_supervised.py); until then the error says how.
+    with pytest.raises(UsageError, match=f"No feature extractor for the folder {tmp_path} at .*; train one with: "
+                                         f"gan-ignite train-extractor --dataset {tmp_path}$"):
         load_extractor(str(tmp_path))
 
 
-def test_train_extractor_rejects_unlabelled_data(tmp_path, capsys):
+def test_train_extractor_rejects_unknown_names_and_empty_folders(tmp_path, capsys):
     from gan_ignite.train_extractor import main
 
     with pytest.raises(SystemExit) as exit_info:
-        main(["--dataset", str(tmp_path)])
+        main(["--dataset", "logos"])
     assert exit_info.value.code == 2
     assert "Argument `dataset` should be one of digits, mnist, fashion-mnist, cifar10" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--dataset", str(tmp_path)])  # a folder means SimCLR, which needs images
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith(f"error: No images (png, jpg, jpeg, bmp, gif, webp) found under {tmp_path}")
 
 
 def test_classifier_shapes():
