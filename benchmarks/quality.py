@@ -20,7 +20,7 @@ references); ``--suite logos`` measures ``dcgan_folder`` with its small-data def
 the logo folder, with the folder's own SimCLR features (:mod:`gan_ignite.self_supervised`):
 a seeded half of the logos is the reference, the other half the real-vs-real floor, and
 the bad references (blurred, noise, one logo repeated, colour-jittered copies of one
-logo) are made from that other half. ``--reuse`` measures runs already in ``--out``
+logo) are made from that other half, as ``benchmarks/folder_features.py`` makes them. ``--reuse`` measures runs already in ``--out``
 instead of training them again::
 
     python benchmarks/quality.py --suite logos --data-root ../shared/data
@@ -59,12 +59,7 @@ COLUMNS = ("variant", "epochs", "wall_s", *QUALITY_KEYS)
 
 def extractor(data_root: str):
     """The cached MNIST extractor, trained (a few minutes) if there is none."""
-    if not extractor_path("mnist").is_file():
-        print("training the MNIST feature extractor (cached for later runs)...", file=sys.stderr)
-        train_extractor("mnist", data_root, log=lambda line: print(line, file=sys.stderr)).save(
-            extractor_path("mnist")
-        )
-    net = load_extractor("mnist")
+    net = suite_extractor("mnist", data_root)
     print(f"extractor: {net.info.architecture}, test accuracy {net.info.test_accuracy:.4f}", file=sys.stderr)
     return net
 
@@ -72,56 +67,37 @@ def extractor(data_root: str):
 LOGOS = Path("logos") / "color128"
 
 
-def suite_extractor(suite: str, dataset: str, data_root: str):
-    """The cached extractor of a suite's dataset, trained (minutes) if there is none."""
+def suite_extractor(dataset: str, data_root: str):
+    """The cached domain extractor of a labelled dataset, trained (minutes) if there is none."""
     if not extractor_path(dataset).is_file():
-        print(f"training the {suite} feature extractor (cached for later runs)...", file=sys.stderr)
+        print(f"training the {dataset} feature extractor (cached for later runs)...", file=sys.stderr)
         train_extractor(dataset, data_root, log=lambda line: print(line, file=sys.stderr)).save(
             extractor_path(dataset)
         )
     return load_extractor(dataset)
 
 
-def jittered_copies(image: torch.Tensor, n: int) -> torch.Tensor:
-    """``n`` colour-jittered copies of one image in [-1, 1]: one shape in many colours."""
-    from torchvision.transforms import v2
-
-    torch.manual_seed(0)
-    jitter = v2.ColorJitter(0.4, 0.4, 0.4, 0.5)
-    return torch.stack([jitter(image * 0.5 + 0.5) * 2 - 1 for _ in range(n)])
-
-
 def logos_rows(args: argparse.Namespace, out: Path) -> list[dict]:
     """The logo folder's rows: dcgan_folder's samples and the anchors, against a seeded half of the logos."""
-    from torchvision.transforms.functional import gaussian_blur
+    from folder_features import anchor_sets, simclr_extractor  # the anchors of the folder-features benchmark
 
     from gan_ignite.evaluate import load_run_generator
     from gan_ignite.extensions.images import sample_batches
     from gan_ignite.metrics import Reference, real_features
 
-    folder = str(Path(args.data_root) / LOGOS)
-    net = suite_extractor("logos", folder, args.data_root)
-    images = load_dataset(folder, image_size=64)
-    images = torch.stack([images[i][0] for i in range(len(images))])
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
-    half, other = images[order[: len(images) // 2]], images[order[len(images) // 2:]]
+    folder = Path(args.data_root).resolve() / LOGOS
+    net = simclr_extractor(folder)
+    images = torch.stack([image for image, _ in load_dataset(folder, image_size=64, channels=3)])
+    half, sets = anchor_sets(images, seed=0)
     reference = Reference.from_features(real_features(net, half.split(500)))
-    n = len(other)
     rows = []
     if not args.no_train:
-        wall = train_or_reuse("dcgan_folder", ["--dataset", folder], args, out / "dcgan_folder")
+        wall = train_or_reuse("dcgan_folder", ["--dataset", str(folder)], args, out / "dcgan_folder")
         gen, z_dim, _ = load_run_generator(out / "dcgan_folder")
+        n = len(images) - len(half)
         quality = measure(sample_batches(gen, z_dim, n, 500, 0, "cpu"), net, reference)
         rows.append({"variant": "dcgan_folder (defaults)", "epochs": args.epochs, "wall_s": wall, **quality,
                      "options": " ".join(args.train_options.split())})
-    noise = torch.rand(other.shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    sets = {
-        "other half of the real logos (floor)": other,
-        "blurred real (sigma 1.5)": gaussian_blur(other, kernel_size=7, sigma=1.5),
-        "uniform noise": noise,
-        "one logo repeated": other[:1].expand(n, -1, -1, -1),
-        "one logo, colour-jittered": jittered_copies(other[0], n),
-    }
     return rows + [{"variant": name, **measure(x.split(500), net, reference)} for name, x in sets.items()]
 
 
@@ -129,7 +105,7 @@ def cifar10_rows(args: argparse.Namespace, out: Path) -> list[dict]:
     """CIFAR-10's rows: dcgan_cifar10's samples and the anchors, against the training statistics."""
     from torchvision.transforms.functional import gaussian_blur
 
-    net = suite_extractor("cifar10", "cifar10", args.data_root)
+    net = suite_extractor("cifar10", args.data_root)
     rows = []
     if not args.no_train:
         wall = train_or_reuse("dcgan_cifar10", ["--data-root", args.data_root], args, out / "dcgan_cifar10")
@@ -138,8 +114,8 @@ def cifar10_rows(args: argparse.Namespace, out: Path) -> list[dict]:
                      "options": " ".join(args.train_options.split())})
     reference = reference_for(net, "cifar10", args.data_root)
     test = load_dataset("cifar10", root=args.data_root, image_size=32, train=False)
-    images = torch.stack([test[i][0] for i in range(min(args.n, len(test)))])
-    targets = torch.as_tensor([test[i][1] for i in range(len(images))])
+    pairs = [test[i] for i in range(min(args.n, len(test)))]  # each JPEG decoded once
+    images, targets = torch.stack([x for x, _ in pairs]), torch.as_tensor([y for _, y in pairs])
     noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
     sets = {
         "real test (floor)": images,
