@@ -114,7 +114,9 @@ def cifar10_rows(args: argparse.Namespace, out: Path) -> list[dict]:
                      "options": " ".join(args.train_options.split())})
     reference = reference_for(net, "cifar10", args.data_root)
     test = load_dataset("cifar10", root=args.data_root, image_size=32, train=False)
-    pairs = [test[i] for i in range(min(args.n, len(test)))]  # each JPEG decoded once
+    # A seeded sample: the JPEG export is sorted by class, so its first n would hold a few classes only.
+    chosen = torch.randperm(len(test), generator=torch.Generator().manual_seed(0))[: args.n]
+    pairs = [test[int(i)] for i in chosen]  # each JPEG decoded once
     images, targets = torch.stack([x for x, _ in pairs]), torch.as_tensor([y for _, y in pairs])
     noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
     sets = {
