@@ -20,6 +20,7 @@ from gan_ignite.models.layers import (
     MinibatchStdDev,
     apply_spectral_norm,
     init_dcgan_weights,
+    init_fan_in_weights,
 )
 from gan_ignite.models.mlp import MLPDiscriminator, MLPGenerator
 
@@ -36,4 +37,5 @@ __all__ = [
     "apply_spectral_norm",
     "check_image_size",
     "init_dcgan_weights",
+    "init_fan_in_weights",
 ]

@@ -32,6 +32,7 @@ from gan_ignite.models.layers import (
     check_positive,
     down_block,
     init_dcgan_weights,
+    init_fan_in_weights,
     up_block,
 )
 
@@ -126,7 +127,7 @@ class DCGANGenerator(nn.Module):
             nn.ConvTranspose2d(hidden[-1], channels, 4, stride=2, padding=1),
             nn.Tanh(),
         )
-        init_dcgan_weights(self)
+        (init_dcgan_weights if batch_norm else init_fan_in_weights)(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """z: (N, z_dim) noise (or (N, z_dim, 1, 1)) -> (N, C, S, S) images in [-1, 1]."""
@@ -204,7 +205,7 @@ class DCGANDiscriminator(nn.Module):
             self.feature_dim = fc_units
         self.body = nn.Sequential(*stages)
         self.head = _head(self.feature_dim, num_classes, discrimination=minibatch == "discrimination")
-        init_dcgan_weights(self)
+        (init_dcgan_weights if batch_norm else init_fan_in_weights)(self)
         if spectral_norm:
             apply_spectral_norm(self)
 
