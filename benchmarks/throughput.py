@@ -107,7 +107,9 @@ def digits_setup(name: str, **options: Any) -> Setup:
 
 def cifar_setup(name: str, data_root: str) -> Setup:
     """CIFAR-10 from torchvision's batches under ``data_root``, else random tensors of its shape."""
-    config = dcgan_cifar10.Config(batch_size=BATCH, epochs=10**6, progress=False, seed=SEED, data_root=data_root)
+    # The article's network without batch norm: the configuration issue 13 measured.
+    config = dcgan_cifar10.Config(batch_size=BATCH, epochs=10**6, progress=False, seed=SEED, data_root=data_root,
+                                  batch_norm=False)
     if (Path(data_root) / "cifar-10-batches-py").is_dir():
         try:
             images = load_dataset("cifar10", root=data_root, image_size=32, download=False).images

@@ -39,6 +39,11 @@ def test_ebgan_logs_the_pull_away_term_and_saves_reconstructions(tmp_path, pt):
 
 def test_dcgan_cifar10_runs_offline_on_digits(tmp_path):
     run(dcgan_cifar10, tmp_path, "--dataset", "digits")
+    assert json.loads((tmp_path / "config.json").read_text())["batch_norm"] is True  # the measured default
+
+
+def test_dcgan_cifar10_keeps_the_articles_network_without_batch_norm(tmp_path):
+    run(dcgan_cifar10, tmp_path, "--dataset", "digits", "--no-batch-norm")
     assert json.loads((tmp_path / "config.json").read_text())["batch_norm"] is False
 
 
