@@ -39,11 +39,15 @@ __all__ = [
     "dataset_from_config", "stand_in_data", "dataset_channels_of", "dcgan_models", "make_loader", "evaluation",
     "sampling_generator",
     "standard_extensions", "speed_switches", "distributed_models", "gan_trainer", "stop_trigger", "REPORT_KEYS", "EVAL_REPORT_KEYS",
+    "CLASSLESS_EVAL_REPORT_KEYS",
     "BEST_GENERATOR",
 ]
 
 REPORT_KEYS = ["epoch", "iteration", "gen/loss", "dis/loss", "dis/real", "dis/fake", "elapsed_time"]
 EVAL_REPORT_KEYS = ["eval/fid", "eval/is", "eval/classes"]
+# The console's evaluation columns where the extractor has no classes (an image folder's
+# SimCLR features), whose class metrics are NaN: diversity in feature space instead.
+CLASSLESS_EVAL_REPORT_KEYS = ["eval/fid", "eval/recall", "eval/coverage"]
 # What the progress bar shows besides the time left: the losses and D's outputs (the
 # observation keys every GAN step reports, which TensorBoard's HParams lists too).
 PROGRESS_KEYS = list(GAN_METRICS)
@@ -255,11 +259,14 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
     # (--sync-batch-norm) is a collective. Only the main process says its warnings.
     trainer.extend(E.TrainingHealth(gen, z_dim, interval=checks, device=device, out=None if main else _DISCARD))
     sample_gen = sampling_generator(trainer, config, gen)
-    evaluating = getattr(config, "eval_interval", 0) > 0
-    if evaluating:
-        trainer.extend(evaluation(config, sample_gen, z_dim), trigger=(config.eval_interval, "epoch"))
+    eval_keys: list[str] = []
+    if getattr(config, "eval_interval", 0) > 0:
+        evaluator = evaluation(config, sample_gen, z_dim)
+        trainer.extend(evaluator, trigger=(config.eval_interval, "epoch"))
+        classes = evaluator.extractor.info.num_classes
+        eval_keys = EVAL_REPORT_KEYS if classes else CLASSLESS_EVAL_REPORT_KEYS
     if main:
-        _writers(trainer, config, sample_gen, z_dim, evaluating)
+        _writers(trainer, config, sample_gen, z_dim, eval_keys)
     for name in trainer.optimizers:
         trainer.extend(E.observe_lr(name, f"{name}/lr"))
     if getattr(config, "lr_decay", 1.0) != 1.0:
@@ -272,9 +279,13 @@ def standard_extensions(trainer: Trainer, config: ExperimentConfig, gen: nn.Modu
             trainer.extend(E.snapshot_object(gen, BEST_GENERATOR), trigger=best, priority=PRIORITY_STOP + 1)
 
 
-def _writers(trainer: Trainer, config: ExperimentConfig, sample_gen: nn.Module, z_dim: int, evaluating: bool) -> None:
-    """The extensions that write the run directory and the console: the main process's."""
-    report = REPORT_KEYS[:-1] + EVAL_REPORT_KEYS + REPORT_KEYS[-1:] if evaluating else REPORT_KEYS
+def _writers(trainer: Trainer, config: ExperimentConfig, sample_gen: nn.Module, z_dim: int,
+             eval_keys: list[str]) -> None:
+    """The extensions that write the run directory and the console: the main process's.
+
+    ``eval_keys``: the evaluation's keys for the console and HParams; empty without one.
+    """
+    report = REPORT_KEYS[:-1] + eval_keys + REPORT_KEYS[-1:]
     if not config.quiet:
         trainer.extend(E.PrintReport(report))
     if config.progress and not config.quiet and sys.stderr.isatty():  # a bar in a log file is noise
@@ -282,7 +293,7 @@ def _writers(trainer: Trainer, config: ExperimentConfig, sample_gen: nn.Module, 
     device = config.resolved_device()
     trainer.extend(E.SampleGrid(sample_gen, z_dim, n=config.n_samples, seed=config.seed, device=device))
     # HParams lists the final losses and D's outputs, and the sample quality when evaluated.
-    metrics = PROGRESS_KEYS + EVAL_REPORT_KEYS[:2] if evaluating else PROGRESS_KEYS
+    metrics = PROGRESS_KEYS + eval_keys[:2]
     trainer.extend(E.TensorBoardReport(trigger=(config.log_interval, "iteration"), config=config, metrics=metrics,
                                        models=trainer.models, histogram_interval=config.histogram_interval))
     # The plots draw the LogReport's entries rather than average every iteration again.

@@ -7,6 +7,7 @@ commands that open TensorBoard, make the report page and continue the run.
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 from pathlib import Path
@@ -69,7 +70,9 @@ def final_summary(trainer: Trainer, config: ExperimentConfig, command: str) -> s
     """
     state, out = trainer.engine.state, Path(config.out)
     entry = _last_entry(trainer)
-    numbers = ", ".join(f"{key} {entry[key]:.4g}" for key in _SHOWN if isinstance(entry.get(key), (int, float)))
+    # NaN: a metric the run cannot have (the Inception Score of a dataset without classes).
+    numbers = ", ".join(f"{key} {entry[key]:.4g}" for key in _SHOWN
+                        if isinstance(entry.get(key), (int, float)) and not math.isnan(entry[key]))
     shown = shlex.quote(_shown(out))
     lines = [f"finished: {state.epoch} epochs, {state.iteration} iterations in {duration(trainer.elapsed_time)}"
              + (f"; last epoch {numbers}" if numbers else "")]

@@ -189,6 +189,24 @@ def test_evaluate_prints_null_class_metrics_for_a_folder(shapes, trained, capsys
     assert abs(result["fid"]) < 1e-6 and result["coverage"] == 1.0  # the folder against itself
 
 
+def test_a_folder_run_reports_feature_space_diversity_not_nan(shapes, trained, tmp_path, capsys):
+    # The console shows recall and coverage where the extractor has no classes, and the
+    # final summary leaves out the NaN class metrics (the Inception Score) instead of printing "nan".
+    import json
+
+    from experiments import dcgan_folder
+
+    dcgan_folder.main(["--dataset", str(shapes), "--image-size", "16", "--feature-maps", "8", "--z-dim", "8",
+                       "--batch-size", "8", "--epochs", "1", "--eval-interval", "1", "--eval-samples", "16",
+                       "--n-samples", "4", "--no-progress", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("epoch"))
+    assert header.split()[6:9] == ["eval/fid", "eval/recall", "eval/coverage"]
+    assert "nan" not in out and "eval/is" not in out
+    last = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
+    assert 0 <= last["eval/recall"] <= 1 and math.isnan(last["eval/is"])  # the log keeps every key
+
+
 def test_reference_cache_names_folders_apart(shapes, trained, private_cache, tmp_path):
     import shutil
 
