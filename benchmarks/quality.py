@@ -212,7 +212,8 @@ def main() -> None:
     parser.add_argument("--out", help="keep the run directories here (default: a temporary folder)")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), help=f"of {', '.join(VARIANTS)}")
     parser.add_argument("--train-options", default=None,
-                        help="options given to every experiment (mnist: --batch-size 64 --lr 2e-4 --eval-interval 1; "
+                        help="options given to every experiment (mnist: --batch-size 64 --lr 2e-4 --eval-interval 1 "
+                             "--ema-decay 0.999; "
                              "the others: none, the experiment's defaults)")
     parser.add_argument("--dcgan-options", default="--fc-units 1024",
                         help="options added for the variants with a DCGAN discriminator (gan, lsgan)")
@@ -230,7 +231,7 @@ def main() -> None:
         return
     args.epochs = args.epochs or 2
     if args.train_options is None:
-        args.train_options = "--batch-size 64 --lr 2e-4 --eval-interval 1"
+        args.train_options = "--batch-size 64 --lr 2e-4 --eval-interval 1 --ema-decay 0.999"
 
     net = extractor(args.data_root)
     rows = []
