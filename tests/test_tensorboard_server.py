@@ -162,13 +162,15 @@ def test_layout_draws_exactly_the_keys_of_each_chart():
 def test_the_recipe_lists_the_evaluation_among_the_metrics_when_the_run_evaluates(tmp_path):
     from experiments import gan_mnist
     from gan_ignite.config import parse_config
-    from gan_ignite.recipes import _writers, dcgan_models
+    from gan_ignite.recipes import CLASSLESS_EVAL_REPORT_KEYS, EVAL_REPORT_KEYS, _writers, dcgan_models
 
     config = parse_config(gan_mnist.Config, [*TINY_RUN, "--histogram-interval", "5", "--out", str(tmp_path)])
     gen, dis = dcgan_models(config)
-    for evaluating, extra in ((False, []), (True, ["eval/fid", "eval/is"])):
+    cases = (([], []), (EVAL_REPORT_KEYS, ["eval/fid", "eval/is"]),
+             (CLASSLESS_EVAL_REPORT_KEYS, ["eval/fid", "eval/recall"]))  # an image folder's features
+    for eval_keys, extra in cases:
         trainer = Trainer(update, [1], stop_trigger=(1, "epoch"), out=tmp_path, models={"gen": gen, "dis": dis})
-        _writers(trainer, config, gen, config.z_dim, evaluating)
+        _writers(trainer, config, gen, config.z_dim, eval_keys)
         report = trainer.get_extension("TensorBoardReport")
         assert report.metrics == [*GAN_METRICS, *extra]
         assert report.histogram_interval == 5 and set(report.models) == {"gen", "dis"}

@@ -205,7 +205,8 @@ class DCGANDiscriminator(nn.Module):
             self.feature_dim = fc_units
         self.body = nn.Sequential(*stages)
         self.head = _head(self.feature_dim, num_classes, discrimination=minibatch == "discrimination")
-        (init_dcgan_weights if batch_norm else init_fan_in_weights)(self)
+        # Spectral norm divides every weight by its own scale, so the init's scale does not matter there.
+        (init_dcgan_weights if batch_norm or spectral_norm else init_fan_in_weights)(self)
         if spectral_norm:
             apply_spectral_norm(self)
 
