@@ -23,8 +23,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gan_ignite.commands._run_generator import PADDING, VALUE_RANGE  # noqa: E402
 from gan_ignite.data import load_dataset  # noqa: E402
 from gan_ignite.evaluate import load_run_generator  # noqa: E402
+from gan_ignite.extensions.images import sample_batches  # noqa: E402
 
 GAP = 8  # white pixels between the two grids
 
@@ -40,16 +42,15 @@ def real_images(config: dict, n: int, data_root: str | None, seed: int) -> torch
 def samples(run_dir: Path, n: int, seed: int) -> torch.Tensor:
     """``n`` samples of the run's latest generator from seeded noise, in [-1, 1]."""
     gen, z_dim, _ = load_run_generator(run_dir)
-    noise = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        return gen.eval()(noise)
+    return torch.cat(list(sample_batches(gen, z_dim, n, n, seed)))  # the noise of `gan-ignite sample --seed`
 
 
 def side_by_side(real: torch.Tensor, fake: torch.Tensor, nrow: int) -> torch.Tensor:
     """(3, H, W) in [0, 1]: the grid of ``real``, a white gap, the grid of ``fake``."""
     from torchvision.utils import make_grid
 
-    grids = [make_grid(x.float(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2) for x in (real, fake)]
+    grids = [make_grid(x.float(), nrow=nrow, normalize=True, value_range=VALUE_RANGE, padding=PADDING)
+             for x in (real, fake)]
     gap = torch.ones(3, grids[0].shape[1], GAP)
     return torch.cat([grids[0], gap, grids[1]], dim=2)
 

@@ -45,6 +45,12 @@ def test_dcgan_cifar10_runs_offline_on_digits(tmp_path):
 def test_dcgan_cifar10_keeps_the_articles_network_without_batch_norm(tmp_path):
     run(dcgan_cifar10, tmp_path, "--dataset", "digits", "--no-batch-norm")
     assert json.loads((tmp_path / "config.json").read_text())["batch_norm"] is False
+    from torch import nn
+
+    from gan_ignite.evaluate import load_run_generator
+
+    gen, _, _ = load_run_generator(tmp_path)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in gen.modules())
 
 
 def test_dcgan_folder_with_both_switches(tmp_path):

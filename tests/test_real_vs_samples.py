@@ -10,6 +10,7 @@ from torchvision.utils import make_grid
 
 from benchmarks.real_vs_samples import GAP, real_images, side_by_side
 from experiments import gan_mnist
+from gan_ignite.commands import main
 from tests.conftest import PROJECT_ROOT
 
 SMALL = ["--limit", "32", "--batch-size", "8", "--image-size", "16", "--feature-maps", "8", "--z-dim", "8",
@@ -41,3 +42,9 @@ def test_the_script_draws_the_run_and_its_data(tmp_path):
     expected = left.mul(255).add(0.5).clamp(0, 255).to(torch.uint8)  # save_image's rounding
     assert pixels.shape == (3, left.shape[1], 2 * left.shape[2] + GAP)
     assert torch.equal(pixels[:, :, : left.shape[2]], expected)
+    # The right half is what `gan-ignite sample` draws from the run with the same seed.
+    sampled = tmp_path / "sampled.png"
+    main(["sample", str(tmp_path / "run"), "--n", "4", "--nrow", "2", "--seed", "0", "--out", str(sampled)])
+    with Image.open(sampled) as img:
+        right = torch.from_numpy(np.array(img.convert("RGB"))).permute(2, 0, 1)
+    assert torch.equal(pixels[:, :, -right.shape[2] :], right)
