@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import torch
 from torch import Tensor
@@ -27,6 +27,7 @@ __all__ = ["PRIORITY_CHECK", "DEFAULT_HINT", "is_number", "kind", "stop", "weigh
 
 # Before the writers: a sample grid or a log line of a NaN state is of no use.
 PRIORITY_CHECK = PRIORITY_WRITER + 100
+K = TypeVar("K")  # how a checked tensor is named
 DEFAULT_HINT = "lower the learning rate (--lr) or change the seed (--seed), and start again (--force)"
 
 
@@ -65,7 +66,7 @@ def weights(trainer: Trainer) -> Iterator[tuple[str, Tensor]]:
                 yield f"{key}.{name}", t.detach()
 
 
-def non_finite_weight(tensors: Iterable[tuple[str, Tensor]]) -> tuple[str, float] | None:
+def non_finite_weight(tensors: Iterable[tuple[K, Tensor]]) -> tuple[K, float] | None:
     """The first ``(name, non-finite element)`` of named tensors, or ``None`` when all are finite.
 
     One reduction pass and one host sync: a sum is non-finite if any term is (inf + -inf

@@ -15,14 +15,13 @@ collapsing samples. This is the small check Chainer users know.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
-import torch
 from torch import Tensor, nn
 
 from gan_ignite.errors import DivergenceError, quiet_engine_echo
+from gan_ignite.extensions._non_finite import kind, non_finite_weight
 from gan_ignite.extensions.extension import Extension
 from gan_ignite.triggers import TriggerLike, get_trigger
 
@@ -32,32 +31,13 @@ if TYPE_CHECKING:
 __all__ = ["FailOnNonNumber"]
 
 
-def _checked(models: Mapping[str, nn.Module], check_grad: bool) -> Iterator[tuple[str, str, Tensor]]:
-    """``(model name, description, tensor)`` of every parameter, and gradient if asked."""
+def _checked(models: Mapping[str, nn.Module], check_grad: bool) -> Iterator[tuple[tuple[str, str], Tensor]]:
+    """``((model name, description), tensor)`` of every parameter, and gradient if asked."""
     for model_name, model in models.items():
         for name, param in model.named_parameters():
-            yield model_name, f"the parameter '{name}'", param.detach()
+            yield (model_name, f"the parameter '{name}'"), param.detach()
             if check_grad and param.grad is not None:
-                yield model_name, f"the gradient of '{name}'", param.grad.detach()
-
-
-def _all_finite(tensors: list[Tensor]) -> bool:
-    """Whether every element is finite, most often with one reduction per tensor and one host sync.
-
-    A sum is non-finite if any term is (inf + -inf is NaN), so a finite total proves every
-    tensor finite; a total that overflowed from finite values only costs the exact check.
-    """
-    if not tensors:
-        return True
-    device = tensors[0].device
-    total = torch.stack([t.sum(dtype=torch.float32).to(device) for t in tensors]).sum()
-    if math.isfinite(total.item()):
-        return True
-    return all(bool(t.isfinite().all()) for t in tensors)
-
-
-def _kind(t: Tensor) -> str:
-    return "nan" if bool(t.isnan().any()) else "inf"
+                yield (model_name, f"the gradient of '{name}'"), param.grad.detach()
 
 
 class FailOnNonNumber(Extension):
@@ -79,13 +59,12 @@ class FailOnNonNumber(Extension):
         quiet_engine_echo(trainer.engine.logger)
 
     def __call__(self, trainer: Trainer) -> None:
-        checked = list(_checked(trainer.models, self.check_grad))
-        if _all_finite([t for _, _, t in checked]):
+        found = non_finite_weight(_checked(trainer.models, self.check_grad))
+        if found is None:
             return
-        for model_name, what, t in checked:
-            if not bool(t.isfinite().all()):
-                raise DivergenceError(
-                    f"Kill the process since parameters in model '{model_name}' diverge: {what} has {_kind(t)} "
-                    f"at iteration {trainer.iteration}; lower the learning rate or resume from an earlier checkpoint. "
-                    f"R.I.P."
-                )
+        (model_name, what), value = found
+        raise DivergenceError(
+            f"Kill the process since parameters in model '{model_name}' diverge: {what} has {kind(value)} "
+            f"at iteration {trainer.iteration}; lower the learning rate or resume from an earlier checkpoint. "
+            f"R.I.P."
+        )

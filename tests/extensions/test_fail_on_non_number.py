@@ -118,7 +118,7 @@ def test_names_the_model_and_the_first_broken_parameter():
     gen, dis = torch.nn.Linear(2, 2), torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
     with torch.no_grad():
         dis[1].weight[0, 1] = -float("inf")
-    with pytest.raises(DivergenceError, match=r"model 'dis' diverge: the parameter '1.weight' has inf at iteration 5"):
+    with pytest.raises(DivergenceError, match=r"model 'dis' diverge: the parameter '1.weight' has -inf at iteration 5"):
         FailOnNonNumber()(fake_trainer(gen=gen, dis=dis))
 
 
