@@ -26,7 +26,7 @@ from gan_ignite.run_dir import looks_like_path, resolve_path
 __all__ = [
     "option", "Requirement", "OptionError", "CheckedOptions", "flag", "is_path", "shown_as_flags", "coerce",
     "check_device", "dataset_path", "one_of", "DEVICES", "AMP_MODES", "POSITIVE", "NON_NEGATIVE", "POSITIVE_NUMBER",
-    "FRACTION",
+    "NON_NEGATIVE_NUMBER", "FRACTION",
 ]
 
 
@@ -41,6 +41,7 @@ class Requirement:
 POSITIVE = Requirement(lambda v: v >= 1, "should be a positive integer")
 NON_NEGATIVE = Requirement(lambda v: v >= 0, "should be zero or more")
 POSITIVE_NUMBER = Requirement(lambda v: math.isfinite(v) and v > 0, "should be a positive number")
+NON_NEGATIVE_NUMBER = Requirement(lambda v: math.isfinite(v) and v >= 0, "should be zero or a positive number")
 FRACTION = Requirement(lambda v: 0 <= v < 1, "should be at least 0 and less than 1")
 
 

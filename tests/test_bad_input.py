@@ -23,7 +23,7 @@ import pytest
 import torch
 from PIL import Image
 
-from experiments import ebgan_mnist, gan_mnist, lsgan_mnist
+from experiments import dcgan_folder, ebgan_mnist, gan_mnist, lsgan_mnist
 from tests.conftest import PROJECT_ROOT
 
 SMALL = ["--limit", "64", "--batch-size", "16", "--image-size", "16", "--feature-maps", "8", "--z-dim", "8",
@@ -289,6 +289,8 @@ CASES = [
     case([*FORCE, "--batch-size", "-4"], "error: --batch-size should be a positive integer, but given -4",
          id="negative batch size"),
     case([*FORCE, "--epochs", "0"], "error: --epochs should be a positive integer, but given 0", id="zero epochs"),
+    case([*FORCE, "--feature-matching", "--fm-weight", "-1"], "error: --fm-weight should be zero or a positive "
+         "number, but given -1.0", module=dcgan_folder, id="negative feature-matching weight"),
     case([*FORCE, "--ema-decay", "1.5"], "error: --ema-decay should be 0 (off) or between 0 and 1, e.g. 0.999, "
          "but given 1.5", id="generator average decay above one"),
     case([*FORCE, "--lr-decay", "0"], "error: --lr-decay should be more than 0 and at most 1, e.g. 0.9 (1: off), "

@@ -71,6 +71,28 @@ def test_dcgan_folder_with_both_switches(tmp_path):
         assert grid.mode == "RGB"
 
 
+@pytest.mark.parametrize("module, argv, weight", [
+    (dcgan_folder, ["--feature-matching"], 10.0),  # the logos' measured default
+    (dcgan_folder, ["--feature-matching", "--fm-weight", "0.5"], 0.5),
+    (ssgan_mnist, ["--dataset", "digits"], 1.0),
+    (ssgan_mnist, ["--dataset", "digits", "--fm-weight", "3"], 3.0),
+])
+def test_the_feature_matching_weight_reaches_the_loss(tmp_path, module, argv, weight):
+    from gan_ignite.config import parse_config
+    from gan_ignite.losses import FeatureMatching
+
+    if module is dcgan_folder:
+        folder = tmp_path / "images_in"
+        folder.mkdir()
+        for i in range(8):
+            Image.fromarray(np.full((8, 8, 3), 30 * i, np.uint8)).save(folder / f"{i}.png")
+        argv = [*argv, "--dataset", str(folder)]
+    config = parse_config(module.Config, [*SMALL, "--limit", "0", "--batch-size", "4", *argv,
+                                          "--out", str(tmp_path / "run")])
+    loss = module.build(config).updater.loss
+    assert isinstance(loss, FeatureMatching) and loss.weight == weight
+
+
 def test_ssgan_reports_held_out_accuracy(tmp_path):
     log = run(ssgan_mnist, tmp_path, "--limit", "200", "--labelled", "2")
     assert all(0 <= entry["validation/dis/accuracy"] <= 1 for entry in log)

@@ -254,10 +254,10 @@ def test_feature_matching_loss_matches_hand_computation():
     real = t([[1.0, 2.0], [3.0, 4.0]])  # mean (2, 3)
     fake = t([[0.0, 0.0], [2.0, -2.0], [1.0, 1.0]], requires_grad=True)  # mean (1, -1/3)
     value = feature_matching_loss(real, fake)
-    assert_close(value, t(1.0 + (10 / 3) ** 2))
+    assert_close(value, t((1.0 + (10 / 3) ** 2) / 2))  # a mean over the F = 2 features
     value.backward()
-    # d/dfake_j = -2 (μ_real - μ_fake) / M for every row j
-    assert_close(fake.grad, t([[-2 * 1.0 / 3, -2 * (10 / 3) / 3]] * 3))
+    # d/dfake_j = -2 (μ_real - μ_fake) / (M F) for every row j
+    assert_close(fake.grad, t([[-2 * 1.0 / 6, -2 * (10 / 3) / 6]] * 3))
 
 
 def test_feature_matching_wrapper_adds_the_weighted_term_with_real_features_fixed():
@@ -265,8 +265,8 @@ def test_feature_matching_wrapper_adds_the_weighted_term_with_real_features_fixe
     fake = t([[0.0, 0.0], [2.0, -2.0], [1.0, 1.0]], requires_grad=True)
     loss = FeatureMatching(NonSaturatingLoss(), weight=0.5)
     terms = loss.gen_extra(StepInputs(IdentityFeatures(), real, fake))
-    assert_close(terms["feature_matching"], t(1.0 + (10 / 3) ** 2))
-    assert_close(terms["loss"], t(0.5 * (1.0 + (10 / 3) ** 2)))
+    assert_close(terms["feature_matching"], t((1.0 + (10 / 3) ** 2) / 2))
+    assert_close(terms["loss"], t(0.5 * (1.0 + (10 / 3) ** 2) / 2))
     terms["loss"].backward()
     assert real.grad is None and fake.grad is not None
 

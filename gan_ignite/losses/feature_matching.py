@@ -12,10 +12,15 @@ __all__ = ["feature_matching_loss", "FeatureMatching"]
 
 
 def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tensor:
-    """Feature matching ``‖mean_batch f(x) - mean_batch f(G(z))‖²`` (Salimans et al. 2016).
+    """Feature matching ``‖mean_batch f(x) - mean_batch f(G(z))‖² / F`` (Salimans et al. 2016).
 
     Instead of fooling D outright, G matches the batch statistics of D's intermediate
     features on real data, a target that does not move as fast as D's verdict.
+
+    The paper writes the squared distance; its code (openai/improved-gan) averages over
+    the ``F`` features instead of summing, and so does this. The sum grows with D's width
+    (8,192 features for the 64x64 DCGAN, 300 times the adversarial loss on the logos),
+    so a weight tuned for one network would mean nothing for another; the mean does not.
 
     Args:
         real_features: (N, F) discriminator features of real images (detach them: they
@@ -23,16 +28,17 @@ def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tenso
         fake_features: (M, F) features of generated images.
 
     Returns:
-        The squared L2 distance between the two mean feature vectors, a scalar tensor.
+        The mean over features of the squared difference of the two mean feature
+        vectors, a scalar tensor.
     """
-    return (real_features.mean(0) - fake_features.mean(0)).square().sum()
+    return (real_features.mean(0) - fake_features.mean(0)).square().mean()
 
 
 class FeatureMatching(WrappedLoss):
     """Adds feature matching (Salimans et al. 2016) to the generator step of any loss.
 
     Everything is delegated to ``base``; the generator step also minimises
-    ``weight * ‖mean_batch f(x) - mean_batch f(G(z))‖²`` (:func:`feature_matching_loss`)
+    ``weight * ‖mean_batch f(x) - mean_batch f(G(z))‖² / F`` (:func:`feature_matching_loss`)
     with ``f = dis.features``, (N, ...) images -> (N, F), real features held fixed. It is
     observed unweighted as ``gen/feature_matching``. Extra terms of ``base`` (a gradient
     penalty, a supervised term) are kept: their losses add up.
