@@ -64,7 +64,7 @@ from torch.optim import Optimizer
 
 from gan_ignite.distributed import mean_over_processes
 from gan_ignite.errors import UsageError, quiet_engine_echo
-from gan_ignite.interrupt import TrainingInterrupted, handle_signals
+from gan_ignite.interrupt import SignalStop, TrainingInterrupted
 from gan_ignite.lifecycle import PRIORITY_SNAPSHOT, ExtensionEntry, call_with_trainer, registered_name, run_guarded
 from gan_ignite.reporting import Reporter
 from gan_ignite.run_dir import resolve_path
@@ -153,12 +153,7 @@ class Trainer:
         # Checked before each batch is fetched: every handler of the previous iteration,
         # Ignite's included, has run, and no batch of the next one was taken.
         self.engine.add_event_handler(Events.GET_BATCH_STARTED, self._stop_if_signalled)
-        self._signal: int | None = None
-        self._interrupted = False
-        self._world = 1
-        # Per iteration: how many processes had each stop signal, and (on a device) the event
-        # that marks the end of its copy to the host.
-        self._agreed: list[tuple[Tensor, Any]] = []
+        self._stop = SignalStop()
         self._extensions: dict[str, ExtensionEntry] = {}
         self._order: list[ExtensionEntry] | None = None
         self._elapsed_before = 0.0
@@ -294,40 +289,9 @@ class Trainer:
         done = state.iteration % state.epoch_length
         sampler.set_epoch(state.epoch - 1, start=done * self.loader.batch_size)
 
-    def _request_stop(self, signum: int, frame: Any) -> None:
-        self._signal = signum  # only a flag: the iteration under way must finish
-
     def _stop_if_signalled(self, engine: Engine) -> None:
-        if self._interrupted:
-            return
-        if self._world > 1:
-            signum = self._agreed_signal()
-            if signum is None:
-                return
-            self._signal = signum  # every process stops with the same signal, the one it did not reach too
-        elif self._signal is None:
-            return
-        self._interrupted = True
-        engine.terminate(skip_completed=True)
-
-    def _agreed_signal(self) -> int | None:
-        # On a device the agreement of the iteration before the last is read, from a copy
-        # that iteration's collective queued: the host never waits for the iteration the
-        # device still runs. Every process reads the same iteration's.
-        lag = 1 if self._agreed and self._agreed[-1][1] is not None else 0
-        while len(self._agreed) > lag:
-            counts, copied = self._agreed.pop(0)
-            if copied is not None:
-                copied.synchronize()
-            for signum, count in zip(self.stop_signals, counts.tolist()):
-                if count > 0:
-                    return signum
-        return None
-
-    def _stop_on_signals(self) -> contextlib.AbstractContextManager[None]:
-        """Handle ``stop_signals`` while the block runs, then restore the previous handlers."""
-        self._signal, self._interrupted, self._agreed = None, False, []
-        return handle_signals(self.stop_signals, self._request_stop)
+        if self._stop.should_stop():
+            engine.terminate(skip_completed=True)
 
     def _process(self, engine: Engine, batch: Any) -> dict[str, Any]:
         self.images = {}
@@ -335,10 +299,9 @@ class Trainer:
         with self.reporter.scope(self.observation):
             # What the update function returns joins what was reported during it.
             self.observation.update(self.update_fn(engine, batch) or {})  # Chainer's update_core returns nothing
-        if self._world > 1:
-            signalled = [float(self._signal == signum) for signum in self.stop_signals]
-            self.observation, agreed = mean_over_processes(self.observation, signalled)
-            self._agreed.append(_host_copy(agreed))
+        if self._stop.world > 1:
+            self.observation, agreed = mean_over_processes(self.observation, self._stop.flags())
+            self._stop.record(agreed)
         return self.observation
 
     @property
@@ -357,10 +320,10 @@ class Trainer:
         import ignite.distributed as idist
 
         self.check_not_finished()
-        self._world = idist.get_world_size()
-        if self._world > 1:
+        world = idist.get_world_size()
+        if world > 1:
             quiet_engine_echo(self.engine.logger)  # a peer's loss is reported once, by the caller
-        with self._stop_on_signals():
+        with self._stop.handling(self.stop_signals, world):
             self._run()
 
     def _run(self) -> None:
@@ -382,9 +345,9 @@ class Trainer:
         failed = False
         try:
             self.engine.run(self.loader, **ignite_bound(self.stop_trigger, self.epoch_length))
-            if self._interrupted:
+            if self._stop.interrupted:
                 self._rewind_terminated_engine()
-                raise TrainingInterrupted(self._signal, *self._position())
+                raise TrainingInterrupted(self._stop.signum, *self._position())
         except BaseException as exc:
             failed = True
             run_guarded(
@@ -522,19 +485,6 @@ class Trainer:
         if saved is None:
             saved = {**self.models, **{f"opt_{name}": opt for name, opt in self.optimizers.items()}}
         return {"trainer": self, **dict(saved)}
-
-
-def _host_copy(counts: Tensor) -> tuple[Tensor, Any]:
-    """``counts`` on the host: at once on the CPU; on CUDA a copy queued into pinned memory, with its event."""
-    if counts.device.type != "cuda":
-        return counts, None
-    import torch
-
-    host = torch.empty(counts.shape, dtype=counts.dtype, pin_memory=True)
-    host.copy_(counts, non_blocking=True)
-    event = torch.cuda.Event()
-    event.record()
-    return host, event
 
 
 def _check_length(loader: Iterable) -> None:
