@@ -50,7 +50,8 @@ from gan_ignite.extractors import extractor_path, load_extractor  # noqa: E402
 from gan_ignite.metrics import QUALITY_KEYS, measure, reference_for  # noqa: E402
 from gan_ignite.train_extractor import train_extractor  # noqa: E402
 
-VARIANTS = {"gan (DCGAN)": "gan_mnist", "lsgan": "lsgan_mnist", "ebgan": "ebgan_mnist"}
+VARIANTS = {"gan": "gan_mnist", "lsgan": "lsgan_mnist", "ebgan": "ebgan_mnist"}
+LABELS = {"gan": "gan (DCGAN)"}  # the table's name where it differs from the option's
 # The variants whose discriminator is the DCGAN one, which --dcgan-options shape (EBGAN's
 # is an autoencoder, with no place for them).
 DCGAN_DISCRIMINATOR = {"gan_mnist", "lsgan_mnist"}
@@ -210,7 +211,8 @@ def main() -> None:
     parser.add_argument("--no-train", action="store_true", help="the anchors only (cifar10, logos)")
     parser.add_argument("--n", type=int, default=10000, help="samples measured per row")
     parser.add_argument("--out", help="keep the run directories here (default: a temporary folder)")
-    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), help=f"of {', '.join(VARIANTS)}")
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS),
+                        help="which to train: gan (DCGAN), lsgan, ebgan (default: all)")
     parser.add_argument("--train-options", default=None,
                         help="options given to every experiment (mnist: --batch-size 64 --lr 2e-4 --eval-interval 1 "
                              "--ema-decay 0.999; "
@@ -240,7 +242,7 @@ def main() -> None:
         walls = train_all(args.variants, args, out)
         for name in args.variants:
             quality = evaluate_run(out / VARIANTS[name], args.n)
-            row = {"variant": name, "epochs": args.epochs, "wall_s": walls[name], **quality}
+            row = {"variant": LABELS.get(name, name), "epochs": args.epochs, "wall_s": walls[name], **quality}
             rows.append({**row, "options": " ".join(options(name, args))})
     rows += anchors(net, args.data_root, args.n)
     print(table(rows))
