@@ -44,6 +44,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gan_ignite.config import OneLineParser  # noqa: E402
 from gan_ignite.data import load_dataset  # noqa: E402
 from gan_ignite.evaluate import evaluate_run  # noqa: E402
 from gan_ignite.extractors import extractor_path, load_extractor  # noqa: E402
@@ -201,7 +202,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = OneLineParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--suite", choices=("mnist", "cifar10", "logos"), default="mnist",
                         help="the dataset and its experiments")
@@ -212,7 +213,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10000, help="samples measured per row")
     parser.add_argument("--out", help="keep the run directories here (default: a temporary folder)")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS),
-                        help="which to train: gan (DCGAN), lsgan, ebgan (default: all)")
+                        help=f"which to train: {', '.join(LABELS.get(v, v) for v in VARIANTS)} (default: all)")
     parser.add_argument("--train-options", default=None,
                         help="options given to every experiment (mnist: --batch-size 64 --lr 2e-4 --eval-interval 1 "
                              "--ema-decay 0.999; "

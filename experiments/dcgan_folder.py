@@ -11,7 +11,7 @@ Pass ``--diff-augment '' --ema-decay 0`` for the article's plain DCGAN.
 
 ``--feature-matching`` adds Salimans et al.'s feature-matching term to the generator
 loss (a mean over D's features, weight ``--fm-weight 10``: the largest weight measured on
-the logos under which D does not win outright); ``--minibatch-discrimination`` adds their
+the logos after which D lets go of its early lead); ``--minibatch-discrimination`` adds their
 minibatch discrimination layer to the discriminator. Both fight the mode collapse small
 folders invite; with the defaults above, neither, alone or together, let D win on the
 logos (README, "Small datasets").
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gan_ignite.cli import run_experiment
-from gan_ignite.config import DCGANConfig, option, parse_config
+from gan_ignite.config import DCGANConfig, fm_reduction_option, option, parse_config
 from gan_ignite.losses import FeatureMatching, NonSaturatingLoss
 from gan_ignite.options import NON_NEGATIVE_NUMBER
 from gan_ignite.recipes import dataset_from_config, dcgan_models, gan_trainer
@@ -48,6 +48,7 @@ class Config(DCGANConfig):
     fm_weight: float = option(
         10.0, "weight of the feature-matching term, a mean over D's features (0: observed only)", NON_NEGATIVE_NUMBER
     )
+    fm_reduction: str = fm_reduction_option()
     minibatch_discrimination: bool = option(False, "add a minibatch discrimination layer to D")
 
 
@@ -56,7 +57,7 @@ def build(config: Config) -> Trainer:
     gen, dis = dcgan_models(config, minibatch=minibatch)
     loss = NonSaturatingLoss()
     if config.feature_matching:
-        loss = FeatureMatching(loss, weight=config.fm_weight)
+        loss = FeatureMatching(loss, weight=config.fm_weight, reduction=config.fm_reduction)
     return gan_trainer(config, dataset_from_config(config), gen, dis, loss)
 
 

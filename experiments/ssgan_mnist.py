@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from torch.utils.data import DataLoader
 
 from gan_ignite.cli import run_experiment
-from gan_ignite.config import DCGANConfig, option, parse_config
+from gan_ignite.config import DCGANConfig, fm_reduction_option, option, parse_config
 from gan_ignite.extensions import ClassifierAccuracy
 from gan_ignite.losses import FeatureMatching, SemiSupervisedLoss
 from gan_ignite.options import NON_NEGATIVE_NUMBER
@@ -35,6 +35,7 @@ class Config(DCGANConfig):
     fm_weight: float = option(
         1.0, "weight of the feature-matching term, a mean over D's features (0: observed only)", NON_NEGATIVE_NUMBER
     )
+    fm_reduction: str = fm_reduction_option()
 
 
 def build(config: Config) -> Trainer:
@@ -44,7 +45,7 @@ def build(config: Config) -> Trainer:
     train, held = hold_out(data, config.held_out, config.seed)
     loss = SemiSupervisedLoss(num_classes)
     if config.feature_matching:
-        loss = FeatureMatching(loss, weight=config.fm_weight)
+        loss = FeatureMatching(loss, weight=config.fm_weight, reduction=config.fm_reduction)
     trainer = gan_trainer(config, PartiallyLabelled(train, config.labelled, config.seed), gen, dis, loss)
     held_loader = DataLoader(held, batch_size=256)
     trainer.extend(ClassifierAccuracy(dis, held_loader, device=config.resolved_device(), key="validation/dis/accuracy"))

@@ -306,6 +306,23 @@ def parse_config(
         fail(str(exc))
 
 
+# What a run from before an option existed did, where that is not the option's default.
+BEFORE_THE_OPTION = {
+    "fresh_fake": True,  # generated twice an iteration
+    "fm_reduction": "sum",  # summed the feature-matching term over D's features
+}
+
+
+def fm_reduction_option() -> Any:
+    """The ``fm_reduction`` option of the experiments with feature matching (its pooling over D's features)."""
+    from gan_ignite.losses.feature_matching import REDUCTIONS
+
+    return option(
+        "mean", "how the feature-matching term pools D's features: mean, or sum as the paper writes it (runs from "
+        "before this option summed)", one_of(*REDUCTIONS),
+    )
+
+
 def _resumed(cls: type[C], values: dict[str, Any], given: set[str]) -> C:
     """The config of a resumed run: its saved settings, with the given options that may change."""
     out = resolve_path(values["out"], "--out")
@@ -319,8 +336,9 @@ def _resumed(cls: type[C], values: dict[str, Any], given: set[str]) -> C:
                          f"started; restore the file, or start afresh with --force")
     path, hints = out / CONFIG, typing.get_type_hints(cls)
     saved = {k: v for k, v in settings.items() if k in hints and k not in NOT_RESUMED}
-    if "fresh_fake" in hints and "fresh_fake" not in settings:
-        saved["fresh_fake"] = True  # a run from before --fresh-fake existed generated twice an iteration
+    for name, older in BEFORE_THE_OPTION.items():
+        if name in hints and name not in settings:
+            saved[name] = older
     for name, value in saved.items():
         try:
             saved[name] = coerce(name, hints[name], value)

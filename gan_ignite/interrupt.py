@@ -63,8 +63,10 @@ class SignalStop:
     A signal only sets a flag: the iteration under way must finish. Alone, a process
     stops at the next boundary after its signal. In a run of several processes each
     iteration's collective carries every process's :meth:`flags` and gives back how many
-    processes had each signal (:meth:`record`); all stop where any was signalled, with
-    that signal, also those it never reached.
+    processes had each signal (:meth:`record`); all stop at the same boundary, with the
+    first signal of the handled ones that any process had, also those it never reached.
+    On CUDA the counts of the iteration before the last are read (the host does not wait
+    for the device), so the processes stop one iteration later than alone.
 
     Attributes:
         signum: the signal to stop with, ``None`` while none arrived.

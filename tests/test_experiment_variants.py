@@ -90,7 +90,20 @@ def test_the_feature_matching_weight_reaches_the_loss(tmp_path, module, argv, we
     config = parse_config(module.Config, [*SMALL, "--limit", "0", "--batch-size", "4", *argv,
                                           "--out", str(tmp_path / "run")])
     loss = module.build(config).updater.loss
-    assert isinstance(loss, FeatureMatching) and loss.weight == weight
+    assert isinstance(loss, FeatureMatching) and (loss.weight, loss.reduction) == (weight, "mean")
+
+
+def test_a_run_from_before_fm_reduction_resumes_with_the_sum_it_trained_with(tmp_path):
+    from gan_ignite.config import parse_config
+
+    run(ssgan_mnist, tmp_path, "--limit", "200", "--labelled", "2", "--fm-reduction", "sum")
+    settings = json.loads((tmp_path / "config.json").read_text())
+    assert settings["fm_reduction"] == "sum"
+    del settings["fm_reduction"], settings["fm_weight"]  # as a run started before the options existed wrote it
+    (tmp_path / "config.json").write_text(json.dumps(settings))
+    resumed = parse_config(ssgan_mnist.Config, ["--out", str(tmp_path), "--resume", "--epochs", "3"])
+    assert (resumed.fm_reduction, resumed.fm_weight) == ("sum", 1.0)
+    assert ssgan_mnist.build(resumed).updater.loss.reduction == "sum"
 
 
 def test_ssgan_reports_held_out_accuracy(tmp_path):

@@ -127,3 +127,42 @@ def interrupt(out, signum, workers, send):
     send(proc.pid, signum)
     err = proc.communicate(timeout=300)[1]
     return proc.returncode, err
+
+
+class _Copied:
+    """A stand-in for a CUDA event: records that the host waited for it."""
+
+    def __init__(self):
+        self.waited = False
+
+    def synchronize(self):
+        self.waited = True
+
+
+def test_signal_stop_agrees_on_the_first_signal_any_process_had():
+    from gan_ignite.interrupt import SignalStop
+
+    stop = SignalStop()
+    with stop.handling((signal.SIGINT, signal.SIGTERM), world=2):
+        assert stop.flags() == [0.0, 0.0]
+        stop.record(torch.tensor([0.0, 0.0]))
+        assert not stop.should_stop()
+        stop.record(torch.tensor([0.0, 1.0]))  # another process had SIGTERM, this one nothing
+        assert stop.should_stop() and stop.signum == signal.SIGTERM
+        assert not stop.should_stop()  # said once
+    with stop.handling((signal.SIGINT, signal.SIGTERM), world=1):  # a new run starts afresh
+        assert not stop.interrupted and stop.signum is None
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.flags() == [1.0, 0.0]
+        assert stop.should_stop() and stop.signum == signal.SIGINT
+
+
+def test_signal_stop_on_a_device_reads_the_iteration_before_the_last():
+    from gan_ignite.interrupt import SignalStop
+
+    stop, first, second = SignalStop(), _Copied(), _Copied()
+    with stop.handling((signal.SIGINT,), world=2):
+        stop._agreed.append((torch.tensor([1.0]), first))  # as record() keeps a CUDA copy and its event
+        assert not stop.should_stop()  # the newest copy may still be in flight
+        stop._agreed.append((torch.tensor([0.0]), second))
+        assert stop.should_stop() and first.waited and not second.waited

@@ -260,6 +260,15 @@ def test_feature_matching_loss_matches_hand_computation():
     assert_close(fake.grad, t([[-2 * 1.0 / 6, -2 * (10 / 3) / 6]] * 3))
 
 
+def test_feature_matching_sums_over_the_features_as_the_paper_writes_it():
+    real = t([[1.0, 2.0], [3.0, 4.0]])  # mean (2, 3)
+    fake = t([[0.0, 0.0], [2.0, -2.0], [1.0, 1.0]])  # mean (1, -1/3)
+    assert_close(feature_matching_loss(real, fake, "sum"), t(1.0 + (10 / 3) ** 2))
+    terms = FeatureMatching(NonSaturatingLoss(), weight=2.0, reduction="sum").gen_extra(
+        StepInputs(IdentityFeatures(), real, fake))
+    assert_close(terms["loss"], t(2.0 * (1.0 + (10 / 3) ** 2)))
+
+
 def test_feature_matching_wrapper_adds_the_weighted_term_with_real_features_fixed():
     real = t([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     fake = t([[0.0, 0.0], [2.0, -2.0], [1.0, 1.0]], requires_grad=True)
@@ -292,7 +301,7 @@ def test_feature_matching_wrapper_keeps_the_base_terms():
     logits = t([0.0, 0.0])
     assert_close(loss.dis_output(logits), t(0.5))
     assert_close(loss.discriminator(logits, logits)["loss"], t(2 * math.log(2)))
-    assert repr(loss) == "FeatureMatching(base=WithOwnTerms(), weight=4.0)"
+    assert repr(loss) == "FeatureMatching(base=WithOwnTerms(), weight=4.0, reduction='mean')"
 
 
 def test_feature_matching_needs_a_features_method():
@@ -398,6 +407,8 @@ def test_registry_builds_every_variant_by_name():
         (lambda: SemiSupervisedLoss(10, supervised_weight=-1), r"Argument `supervised_weight` should be non-negative"),
         (lambda: FeatureMatching("gan"), r"Argument `base` should be a GANLoss, but given 'gan'$"),
         (lambda: FeatureMatching(HingeLoss(), weight=-2), r"Argument `weight` should be non-negative, but given -2$"),
+        (lambda: FeatureMatching(HingeLoss(), reduction="max"),
+         r"Argument `reduction` should be one of mean, sum, but given 'max'$"),
         (lambda: get_loss("ssgan"), r"Loss 'ssgan' takes num_classes, supervised_weight, .*'num_classes'"),
         (lambda: get_loss("ebgan", marign=2), r"Loss 'ebgan' takes margin, pt_weight, but given \{'marign': 2\}"),
     ],

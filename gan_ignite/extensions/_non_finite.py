@@ -5,6 +5,8 @@ checks (:class:`~gan_ignite.extensions.FiniteGuard`,
 :class:`~gan_ignite.extensions.TrainingHealth`) stop it with one
 :class:`~gan_ignite.errors.DivergenceError` of one form: what broke, the iteration, the
 newest checkpoint (the last good one: the checks run before the snapshots) and a remedy.
+:class:`~gan_ignite.extensions.FailOnNonNumber` shares the search for a non-finite weight
+(:func:`non_finite_weight`) and keeps Chainer's message.
 """
 
 from __future__ import annotations

@@ -11,27 +11,35 @@ from gan_ignite.losses.base import GANLoss, StepInputs, WrappedLoss, _check_non_
 __all__ = ["feature_matching_loss", "FeatureMatching"]
 
 
-def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tensor:
+#: How the squared differences over D's features are pooled: ``mean`` (the default) or ``sum``.
+REDUCTIONS = ("mean", "sum")
+
+
+def feature_matching_loss(real_features: Tensor, fake_features: Tensor, reduction: str = "mean") -> Tensor:
     """Feature matching ``‖mean_batch f(x) - mean_batch f(G(z))‖² / F`` (Salimans et al. 2016).
 
     Instead of fooling D outright, G matches the batch statistics of D's intermediate
     features on real data, a target that does not move as fast as D's verdict.
 
-    The paper writes the squared distance; its code (openai/improved-gan) averages over
-    the ``F`` features instead of summing, and so does this. The sum grows with D's width
-    (8,192 features for the 64x64 DCGAN, 300 times the adversarial loss on the logos),
-    so a weight tuned for one network would mean nothing for another; the mean does not.
+    The paper writes the squared distance summed over the ``F`` features
+    (``reduction="sum"``); by default it is averaged over them, as the paper's code
+    (openai/improved-gan) does with its absolute differences. The sum grows with D's
+    width (8,192 features for the 64x64 DCGAN, a term of about 300 against an
+    adversarial loss of about 2 on the logos), so a weight tuned for one network would
+    mean nothing for another; the mean does not depend on the width.
 
     Args:
         real_features: (N, F) discriminator features of real images (detach them: they
             are the target).
         fake_features: (M, F) features of generated images.
+        reduction: ``"mean"`` or ``"sum"`` over the features.
 
     Returns:
-        The mean over features of the squared difference of the two mean feature
-        vectors, a scalar tensor.
+        The mean (or sum) over features of the squared difference of the two mean
+        feature vectors, a scalar tensor.
     """
-    return (real_features.mean(0) - fake_features.mean(0)).square().mean()
+    squared = (real_features.mean(0) - fake_features.mean(0)).square()
+    return squared.sum() if reduction == "sum" else squared.mean()
 
 
 class FeatureMatching(WrappedLoss):
@@ -40,19 +48,25 @@ class FeatureMatching(WrappedLoss):
     Everything is delegated to ``base``; the generator step also minimises
     ``weight * ‖mean_batch f(x) - mean_batch f(G(z))‖² / F`` (:func:`feature_matching_loss`)
     with ``f = dis.features``, (N, ...) images -> (N, F), real features held fixed. It is
-    observed unweighted as ``gen/feature_matching``. Extra terms of ``base`` (a gradient
+    observed unweighted as ``gen/feature_matching`` (``reduction="sum"``: the paper's
+    sum over the features instead of the mean). Extra terms of ``base`` (a gradient
     penalty, a supervised term) are kept: their losses add up.
 
     Args:
         base: the loss to extend, e.g. ``get_loss("ssgan", num_classes=10)``.
         weight: weight of the feature matching term, non-negative.
+        reduction: ``"mean"`` (default) or ``"sum"`` over the features
+            (:func:`feature_matching_loss`).
     """
 
     name = "feature-matching"
 
-    def __init__(self, base: GANLoss, weight: float = 1.0) -> None:
+    def __init__(self, base: GANLoss, weight: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(base)
         self.weight = _check_non_negative("weight", weight)
+        if reduction not in REDUCTIONS:
+            raise UsageError(f"Argument `reduction` should be one of {', '.join(REDUCTIONS)}, but given {reduction!r}")
+        self.reduction = reduction
 
     def gen_extra(self, inputs: StepInputs) -> dict[str, Tensor]:
         features = getattr(inputs.dis, "features", None)
@@ -65,6 +79,6 @@ class FeatureMatching(WrappedLoss):
         # graph, detach covers features that return their input (no op to cut).
         with torch.no_grad():
             real_features = features(inputs.real).detach()
-        matching = feature_matching_loss(real_features, features(inputs.fake))
+        matching = feature_matching_loss(real_features, features(inputs.fake), self.reduction)
         own = {"loss": self.weight * matching, "feature_matching": matching.detach()}
         return merge_terms(self.base.gen_extra(inputs), own)
