@@ -176,6 +176,8 @@ def train_variant(module: str, data_root: str, epochs: int, out: Path, extra: li
 
 def train_all(names: list[str], args: argparse.Namespace, out: Path) -> dict[str, float]:
     """Train the variants, ``args.jobs`` at a time, splitting the CPU cores between them; wall times by name."""
+    if not names:
+        return {}
     jobs = min(args.jobs, len(names))
     # One job keeps torch's (or the user's) thread settings; several share the cores this process may use.
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -208,7 +210,7 @@ def main() -> None:
                         help="the dataset and its experiments")
     parser.add_argument("--epochs", type=int, default=None,
                         help="training epochs of each variant (mnist: 2; the others: the experiment's default)")
-    parser.add_argument("--reuse", action="store_true", help="measure the runs already in --out, training none")
+    parser.add_argument("--reuse", action="store_true", help="measure the runs already in --out, training only those missing")
     parser.add_argument("--no-train", action="store_true", help="the anchors only (cifar10, logos)")
     parser.add_argument("--n", type=int, default=10000, help="samples measured per row")
     parser.add_argument("--out", help="keep the run directories here (default: a temporary folder)")
@@ -240,10 +242,12 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out or tmp)
-        walls = train_all(args.variants, args, out)
+        # --reuse measures a variant's run where one is there (its wall time unknown).
+        trained = [n for n in args.variants if not (args.reuse and (out / VARIANTS[n] / "checkpoints").is_dir())]
+        walls = train_all(trained, args, out)
         for name in args.variants:
             quality = evaluate_run(out / VARIANTS[name], args.n)
-            row = {"variant": LABELS.get(name, name), "epochs": args.epochs, "wall_s": walls[name], **quality}
+            row = {"variant": LABELS.get(name, name), "epochs": args.epochs, "wall_s": walls.get(name), **quality}
             rows.append({**row, "options": " ".join(options(name, args))})
     rows += anchors(net, args.data_root, args.n)
     print(table(rows))
