@@ -23,10 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gan_ignite.cli import run_experiment
-from gan_ignite.config import DCGANConfig, fm_reduction_option, option, parse_config
-from gan_ignite.losses import FeatureMatching, NonSaturatingLoss
-from gan_ignite.options import NON_NEGATIVE_NUMBER
-from gan_ignite.recipes import dataset_from_config, dcgan_models, gan_trainer
+from gan_ignite.config import DCGANConfig, fm_reduction_option, fm_weight_option, option, parse_config
+from gan_ignite.losses import NonSaturatingLoss
+from gan_ignite.recipes import dataset_from_config, dcgan_models, gan_trainer, with_feature_matching
 from gan_ignite.trainer import Trainer
 
 
@@ -45,9 +44,7 @@ class Config(DCGANConfig):
     diff_augment: str = _default("diff_augment", "color,translation,cutout")
     ema_decay: float = _default("ema_decay", 0.999)
     feature_matching: bool = option(False, "add the feature-matching term to the generator loss")
-    fm_weight: float = option(
-        10.0, "weight of the feature-matching term, a mean over D's features (0: observed only)", NON_NEGATIVE_NUMBER
-    )
+    fm_weight: float = fm_weight_option(10.0)
     fm_reduction: str = fm_reduction_option()
     minibatch_discrimination: bool = option(False, "add a minibatch discrimination layer to D")
 
@@ -55,9 +52,7 @@ class Config(DCGANConfig):
 def build(config: Config) -> Trainer:
     minibatch = "discrimination" if config.minibatch_discrimination else None
     gen, dis = dcgan_models(config, minibatch=minibatch)
-    loss = NonSaturatingLoss()
-    if config.feature_matching:
-        loss = FeatureMatching(loss, weight=config.fm_weight, reduction=config.fm_reduction)
+    loss = with_feature_matching(config, NonSaturatingLoss())
     return gan_trainer(config, dataset_from_config(config), gen, dis, loss)
 
 

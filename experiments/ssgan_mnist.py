@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from torch.utils.data import DataLoader
 
 from gan_ignite.cli import run_experiment
-from gan_ignite.config import DCGANConfig, fm_reduction_option, option, parse_config
+from gan_ignite.config import DCGANConfig, fm_reduction_option, fm_weight_option, option, parse_config
 from gan_ignite.extensions import ClassifierAccuracy
-from gan_ignite.losses import FeatureMatching, SemiSupervisedLoss
-from gan_ignite.options import NON_NEGATIVE_NUMBER
-from gan_ignite.recipes import dataset_from_config, dcgan_models, gan_trainer
+from gan_ignite.losses import SemiSupervisedLoss
+from gan_ignite.recipes import dataset_from_config, dcgan_models, gan_trainer, with_feature_matching
 from gan_ignite.splits import PartiallyLabelled, hold_out, labels_of
 from gan_ignite.trainer import Trainer
 
@@ -32,9 +31,7 @@ class Config(DCGANConfig):
     labelled: int = option(10, "labels kept per class; the other training images are unlabelled")
     held_out: float = option(0.2, "fraction of the data held out to measure D's accuracy")
     feature_matching: bool = option(True, "feature matching for the generator (the paper's choice)")
-    fm_weight: float = option(
-        1.0, "weight of the feature-matching term, a mean over D's features (0: observed only)", NON_NEGATIVE_NUMBER
-    )
+    fm_weight: float = fm_weight_option(1.0)
     fm_reduction: str = fm_reduction_option()
 
 
@@ -43,9 +40,7 @@ def build(config: Config) -> Trainer:
     num_classes = max(labels_of(data)) + 1  # logits indexed by label, even with --classes
     gen, dis = dcgan_models(config, num_classes=num_classes)
     train, held = hold_out(data, config.held_out, config.seed)
-    loss = SemiSupervisedLoss(num_classes)
-    if config.feature_matching:
-        loss = FeatureMatching(loss, weight=config.fm_weight, reduction=config.fm_reduction)
+    loss = with_feature_matching(config, SemiSupervisedLoss(num_classes))
     trainer = gan_trainer(config, PartiallyLabelled(train, config.labelled, config.seed), gen, dis, loss)
     held_loader = DataLoader(held, batch_size=256)
     trainer.extend(ClassifierAccuracy(dis, held_loader, device=config.resolved_device(), key="validation/dis/accuracy"))

@@ -24,7 +24,8 @@ from typing import Any, TypeVar
 
 from gan_ignite.errors import UsageError, fail
 from gan_ignite.options import (
-    AMP_MODES, DEVICES, FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_NUMBER, CheckedOptions, OptionError, Requirement,
+    AMP_MODES, DEVICES, FRACTION, NON_NEGATIVE, NON_NEGATIVE_NUMBER, POSITIVE, POSITIVE_NUMBER, CheckedOptions,
+    OptionError, Requirement,
     check_device, coerce, dataset_path, flag, is_path, one_of, option, shown_as_flags,
 )
 from gan_ignite.registry import experiment_of, module_name
@@ -311,6 +312,13 @@ BEFORE_THE_OPTION = {
     "fresh_fake": True,  # generated twice an iteration
     "fm_reduction": "sum",  # summed the feature-matching term over D's features
 }
+
+
+def fm_weight_option(default: float) -> Any:
+    """The ``fm_weight`` option of the experiments with feature matching (``recipes.with_feature_matching``)."""
+    return option(
+        default, "weight of the feature-matching term, a mean over D's features (0: observed only)", NON_NEGATIVE_NUMBER
+    )
 
 
 def fm_reduction_option() -> Any:

@@ -28,7 +28,7 @@ from gan_ignite.distributed import is_main_process, quiet_ignite
 from gan_ignite.errors import UsageError
 from gan_ignite.extensions.snapshot import snapshot_trigger
 from gan_ignite.extensions.tensorboard import GAN_METRICS
-from gan_ignite.losses import GANLoss, R1Penalty
+from gan_ignite.losses import FeatureMatching, GANLoss, R1Penalty
 from gan_ignite.run_dir import DIS_OUTPUT_PLOT, LOSS_PLOT
 from gan_ignite.sampling import ResumableSampler, ignore_stop_signals
 from gan_ignite.trainer import PRIORITY_STOP, Trainer
@@ -36,7 +36,8 @@ from gan_ignite.triggers import EarlyStoppingTrigger, MaxValueTrigger, MinValueT
 from gan_ignite.updaters import make_gan_step
 
 __all__ = [
-    "dataset_from_config", "stand_in_data", "dataset_channels_of", "dcgan_models", "make_loader", "evaluation",
+    "dataset_from_config", "stand_in_data", "dataset_channels_of", "dcgan_models", "with_feature_matching",
+    "make_loader", "evaluation",
     "sampling_generator",
     "standard_extensions", "speed_switches", "distributed_models", "gan_trainer", "stop_trigger", "REPORT_KEYS", "EVAL_REPORT_KEYS",
     "CLASSLESS_EVAL_REPORT_KEYS",
@@ -159,6 +160,13 @@ def dcgan_models(
     gen = DCGANGenerator(z_dim=config.z_dim, batch_norm=config.batch_norm, fc_units=config.fc_units, **shape)
     dis = (discriminator or DCGANDiscriminator)(batch_norm=config.batch_norm, **shape, **dis_options)
     return gen, dis
+
+
+def with_feature_matching(config: Any, loss: GANLoss) -> GANLoss:
+    """``loss`` with feature matching as ``--feature-matching``, ``--fm-weight`` and ``--fm-reduction`` say."""
+    if not config.feature_matching:
+        return loss
+    return FeatureMatching(loss, weight=config.fm_weight, reduction=config.fm_reduction)
 
 
 def make_loader(dataset: Dataset, config: ExperimentConfig) -> TensorBatchLoader | DataLoader:

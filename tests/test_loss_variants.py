@@ -409,6 +409,8 @@ def test_registry_builds_every_variant_by_name():
         (lambda: FeatureMatching(HingeLoss(), weight=-2), r"Argument `weight` should be non-negative, but given -2$"),
         (lambda: FeatureMatching(HingeLoss(), reduction="max"),
          r"Argument `reduction` should be one of mean, sum, but given 'max'$"),
+        (lambda: feature_matching_loss(t([[1.0]]), t([[2.0]]), "max"),
+         r"Argument `reduction` should be one of mean, sum, but given 'max'$"),
         (lambda: get_loss("ssgan"), r"Loss 'ssgan' takes num_classes, supervised_weight, .*'num_classes'"),
         (lambda: get_loss("ebgan", marign=2), r"Loss 'ebgan' takes margin, pt_weight, but given \{'marign': 2\}"),
     ],

@@ -39,7 +39,13 @@ def feature_matching_loss(real_features: Tensor, fake_features: Tensor, reductio
         feature vectors, a scalar tensor.
     """
     squared = (real_features.mean(0) - fake_features.mean(0)).square()
-    return squared.sum() if reduction == "sum" else squared.mean()
+    return squared.sum() if _check_reduction(reduction) == "sum" else squared.mean()
+
+
+def _check_reduction(reduction: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise UsageError(f"Argument `reduction` should be one of {', '.join(REDUCTIONS)}, but given {reduction!r}")
+    return reduction
 
 
 class FeatureMatching(WrappedLoss):
@@ -64,9 +70,7 @@ class FeatureMatching(WrappedLoss):
     def __init__(self, base: GANLoss, weight: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(base)
         self.weight = _check_non_negative("weight", weight)
-        if reduction not in REDUCTIONS:
-            raise UsageError(f"Argument `reduction` should be one of {', '.join(REDUCTIONS)}, but given {reduction!r}")
-        self.reduction = reduction
+        self.reduction = _check_reduction(reduction)
 
     def gen_extra(self, inputs: StepInputs) -> dict[str, Tensor]:
         features = getattr(inputs.dis, "features", None)
