@@ -19,8 +19,18 @@ from the sampler into a Python list that becomes an index tensor again); one wit
 no longer the resumable one the trainer positions); this loader 30-90 µs. The library
 routes stay well beyond a 2% margin behind, so the loader is written by hand: it is short
 and keeps the face of a loader the trainer uses (``sampler``, ``batch_size``, ``dataset``,
-``len``). Image folders, decoded per item, keep the ``DataLoader``
-(:func:`gan_ignite.recipes.make_loader`).
+``len``).
+
+An image folder is decoded per item, so it needs a ``DataLoader`` and its workers every
+epoch. When its decoded images fit in memory (``--preload-mb``, 1 GiB by default),
+:func:`decoded_in_memory` decodes it once, before training, into a
+:class:`~gan_ignite.data.TensorImageDataset`, and it is batched as above: the folder's
+decoding is deterministic (resize, center crop, no random transform), so the batches are
+the same values in the same order. Measured 2026-12-03 on 2 CPU cores (torch 2.14,
+batch 64, 4 interleaved rounds): ``dcgan_cifar10`` on CIFAR-10's 50,000 JPEGs trained at
+499 images/s instead of 434 (+15%), after 6 s of decoding with 2 workers; on a GPU, where
+a step takes milliseconds, per-item decoding would set the pace. Larger folders keep the
+``DataLoader`` (:func:`gan_ignite.recipes.make_loader`).
 """
 
 from __future__ import annotations
@@ -29,12 +39,12 @@ from collections.abc import Iterator
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
-from gan_ignite.data import TensorImageDataset
-from gan_ignite.sampling import ResumableSampler
+from gan_ignite.data import ImageFileDataset, TensorImageDataset
+from gan_ignite.sampling import ResumableSampler, ignore_stop_signals
 
-__all__ = ["DEVICE_BYTES", "TensorBatchLoader", "in_memory", "in_memory_tensors"]
+__all__ = ["DEVICE_BYTES", "TensorBatchLoader", "decoded_in_memory", "in_memory", "in_memory_tensors"]
 
 DEVICE_BYTES = 1 << 30
 """Data up to this size moves to a CUDA device once; larger data stays on the host."""
@@ -45,6 +55,44 @@ def in_memory(dataset: Dataset) -> bool:
     while isinstance(dataset, Subset):
         dataset = dataset.dataset
     return isinstance(dataset, TensorImageDataset)
+
+
+def decoded_in_memory(dataset: Dataset, max_bytes: int, num_workers: int = 0) -> TensorImageDataset | None:
+    """An image folder (or a ``Subset`` of one) decoded into memory, or ``None`` where it does not fit.
+
+    Every item is decoded once, in order, by a ``DataLoader`` with ``num_workers``
+    processes, into one preallocated float32 tensor: item ``i`` of the result is item
+    ``i`` of ``dataset``, so a sampler over either draws the same images.
+
+    Args:
+        dataset: an :class:`~gan_ignite.data.ImageFileDataset` or a (nested) ``Subset`` of
+            one; anything else gives ``None``.
+        max_bytes: the most the decoded images may take (0: never decode).
+        num_workers: decoding processes (0: this one).
+
+    Raises:
+        UsageError: an image that fails to decode (naming the file).
+    """
+    base = dataset
+    while isinstance(base, Subset):
+        base = base.dataset
+    if not isinstance(base, ImageFileDataset) or not 0 < len(dataset) * _image_bytes(base) <= max_bytes:
+        return None
+    images = torch.empty(len(dataset), base.channels, base.image_size, base.image_size)
+    targets = torch.empty(len(dataset), dtype=torch.long)
+    # A generator of its own: a DataLoader without one draws its workers' base seed from
+    # torch's global RNG, which would shift every random number the run draws after it.
+    loader = DataLoader(dataset, batch_size=256, num_workers=num_workers, generator=torch.Generator(),
+                        worker_init_fn=ignore_stop_signals if num_workers > 0 else None)
+    start = 0
+    for batch, labels in loader:
+        images[start : start + len(batch)], targets[start : start + len(batch)] = batch, labels
+        start += len(batch)
+    return TensorImageDataset(images, targets)
+
+
+def _image_bytes(dataset: ImageFileDataset) -> int:
+    return 4 * dataset.channels * dataset.image_size**2  # float32
 
 
 def in_memory_tensors(dataset: Dataset) -> tuple[Tensor, Tensor] | None:

@@ -66,8 +66,13 @@ class ExperimentConfig(CheckedOptions):
     resume: bool = option(False, "continue the run in --out from its latest checkpoint")
     force: bool = option(False, "start afresh in a --out that already holds a run, deleting it")
     num_workers: int = option(
-        0, "data loader worker processes for image folders (data held in memory is batched by slicing, "
+        0, "worker processes that decode an image folder (data held in memory is batched by slicing, "
         "without workers)", NON_NEGATIVE,
+    )
+    preload_mb: int = option(
+        1024, "decode an image folder into memory once, before training, when its images take at most this many "
+        "MiB as float32; it is then batched by slicing (0: never, decode every batch in the loader's workers)",
+        NON_NEGATIVE,
     )
     log_interval: int = option(10, "iterations between TensorBoard scalars", POSITIVE)
     snapshot_interval: int = option(1, "epochs between checkpoints", POSITIVE)
@@ -253,6 +258,8 @@ NOT_RESUMED = (
 RESUMABLE = NOT_RESUMED + (
     "epochs", "lr", "lr_dis", "beta1", "beta2", "ema_decay", "log_interval", "snapshot_interval",
     "snapshot_iterations", "n_saved", "histogram_interval", "eval_interval", "eval_samples", "num_workers", "data_root",
+    # Decoding a folder once or every epoch gives the same batches in the same order.
+    "preload_mb",
     # Compiling keeps the arithmetic (up to rounding) and no state. --channels-last and
     # --fused-adam are not here: the optimizer state saved in one memory layout or for one
     # Adam kernel would be walked by the other.

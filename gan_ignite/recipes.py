@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from gan_ignite import extensions as E
 from gan_ignite.acceleration import adam, compile_models, to_channels_last
 from gan_ignite.augment import DiffAugment
-from gan_ignite.batching import TensorBatchLoader, in_memory
+from gan_ignite.batching import TensorBatchLoader, decoded_in_memory, in_memory
 from gan_ignite.config import DCGANConfig, ExperimentConfig, GANConfig
 from gan_ignite.distributed import is_main_process, quiet_ignite
 from gan_ignite.errors import UsageError
@@ -177,8 +177,11 @@ def make_loader(dataset: Dataset, config: ExperimentConfig) -> TensorBatchLoader
     dataset (a :class:`~gan_ignite.data.TensorImageDataset`, or a ``Subset`` of one from
     ``--limit``) is served by a :class:`~gan_ignite.batching.TensorBatchLoader`, which cuts
     each batch from the tensors at once (on CUDA from the device, when the data fits);
-    ``--num-workers`` means nothing there and is ignored. Image folders, decoded per item,
-    use a ``DataLoader`` whose workers' seeds follow from ``(seed, epoch)``.
+    ``--num-workers`` means nothing there and is ignored. An image folder whose decoded
+    images fit in ``--preload-mb`` is decoded once first, by ``--num-workers`` processes
+    (:func:`~gan_ignite.batching.decoded_in_memory`), and served the same way. Larger
+    folders, decoded per item, use a ``DataLoader`` whose workers' seeds follow from
+    ``(seed, epoch)``.
     """
     size, world = len(dataset), idist.get_world_size()  # type: ignore[arg-type]
     if config.batch_size * world > size:
@@ -192,6 +195,8 @@ def make_loader(dataset: Dataset, config: ExperimentConfig) -> TensorBatchLoader
         dataset, seed=config.seed, num_replicas=idist.get_world_size(), rank=idist.get_rank()
     )
     device = config.resolved_device()
+    decoded = None if in_memory(dataset) else decoded_in_memory(dataset, config.preload_mb << 20, config.num_workers)
+    dataset = dataset if decoded is None else decoded
     if in_memory(dataset):
         return TensorBatchLoader(dataset, config.batch_size, sampler, device=device)
     return DataLoader(

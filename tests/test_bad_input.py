@@ -512,8 +512,10 @@ def test_case_ids_are_distinct():
     assert len(set(ids)) == len(ids) >= 20
 
 
-def test_an_image_that_fails_only_when_decoded_stops_a_real_process_in_one_line(tmp_path):
-    # A JPEG cut in half passes the header check; the worker that decodes it fails mid-run.
+@pytest.mark.parametrize("preload", ["0", "1024"], ids=["decoded-by-workers", "decoded-before-training"])
+def test_an_image_that_fails_only_when_decoded_stops_a_real_process_in_one_line(tmp_path, preload):
+    # A JPEG cut in half passes the header check; the worker that decodes it fails, mid-run
+    # (--preload-mb 0) or while the folder is decoded into memory before training.
     # As a real process: nothing but the error line on stderr (no Ignite log, no worker
     # traceback), and the process exits instead of waiting for its worker.
     folder = tmp_path / "images"
@@ -526,7 +528,7 @@ def test_an_image_that_fails_only_when_decoded_stops_a_real_process_in_one_line(
     out = tmp_path / "run"
     result = subprocess.run(
         [sys.executable, "-m", "experiments.gan_mnist", *SMALL, "--dataset", str(folder), "--batch-size", "7",
-         "--num-workers", "1", "--out", str(out)],
+         "--num-workers", "1", "--preload-mb", preload, "--out", str(out)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,  # a hung exit fails here
     )
     assert result.returncode == 2
@@ -535,5 +537,8 @@ def test_an_image_that_fails_only_when_decoded_stops_a_real_process_in_one_line(
         r"remove or replace it\n",
         result.stderr,
     ), result.stderr
-    assert (out / "config.json").is_file()  # it failed in the run, not before it
-    assert list((out / "checkpoints").iterdir()) == []
+    if preload == "0":
+        assert (out / "config.json").is_file()  # it failed in the run, not before it
+        assert list((out / "checkpoints").iterdir()) == []
+    else:
+        assert not (out / "config.json").exists() and not (out / "checkpoints").exists()  # before the run

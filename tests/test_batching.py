@@ -1,5 +1,7 @@
 """The in-memory loader: the DataLoader path's batches, cut from the tensors at once."""
 
+import json
+
 import pytest
 import torch
 from PIL import Image
@@ -154,15 +156,44 @@ def test_make_loader_serves_in_memory_data_from_the_tensors(digits):
     assert make_loader(digits, config()).images.data_ptr() == digits.images.data_ptr()  # no copy on the CPU
 
 
-def test_make_loader_keeps_the_dataloader_for_an_image_folder(tmp_path):
-    for i in range(6):
-        Image.new("RGB", (12, 12), (40 * i, 0, 255 - 40 * i)).save(tmp_path / f"{i}.png")
-    dataset = load_dataset(str(tmp_path), image_size=8)
-    loader = make_loader(dataset, config(batch_size=4))
+def image_folder(folder, n=6, side=12):
+    for i in range(n):
+        Image.new("RGB", (side, side), (40 * i % 256, i, 255 - 40 * i % 256)).save(folder / f"{i}.png")
+    return load_dataset(str(folder), image_size=8)
+
+
+def test_make_loader_keeps_the_dataloader_for_an_image_folder_with_no_preload(tmp_path):
+    loader = make_loader(image_folder(tmp_path), config(batch_size=4, preload_mb=0))
     assert isinstance(loader, DataLoader) and isinstance(loader.sampler, ResumableSampler)
     assert not loader.persistent_workers and len(loader) == 1
     images, labels = next(iter(loader))
     assert images.shape == (4, 3, 8, 8) and labels.dtype == torch.int64
+
+
+def test_an_image_folder_that_fits_is_decoded_once_into_the_same_batches(tmp_path):
+    folder = image_folder(tmp_path, n=40)
+    for dataset in (folder, Subset(folder, range(5, 37))):  # --limit and --classes give Subsets
+        loader = make_loader(dataset, config(num_workers=2))  # two processes decode it
+        assert isinstance(loader, TensorBatchLoader) and loader.images.shape == (len(dataset), 3, 8, 8)
+        assert_same_batches(epochs(loader, n=2)[1], epochs(reference_loader(dataset), n=2)[1])
+
+
+def test_an_image_folder_larger_than_preload_mb_is_not_decoded(tmp_path):
+    folder = image_folder(tmp_path, n=8)
+    one_image = 4 * 3 * 8 * 8
+    assert batching.decoded_in_memory(folder, 8 * one_image) is not None  # exactly the budget fits
+    assert batching.decoded_in_memory(folder, 8 * one_image - 1) is None
+    assert batching.decoded_in_memory(folder, 0) is None
+    assert batching.decoded_in_memory(load_dataset("digits", image_size=8), 1 << 30) is None  # not a folder
+
+
+def test_an_image_that_fails_to_decode_is_named_when_the_folder_is_decoded(tmp_path):
+    image_folder(tmp_path, n=6)
+    data = (tmp_path / "3.png").read_bytes()
+    dataset = load_dataset(str(tmp_path), image_size=8)  # the header check passes it
+    (tmp_path / "3.png").write_bytes(data[: len(data) - 20])  # cut after the check: decoding fails
+    with pytest.raises(UsageError, match=r"Cannot read image .*3\.png .*; remove or replace it"):
+        make_loader(dataset, config(batch_size=4))
 
 
 def test_make_loader_refuses_a_batch_larger_than_the_dataset(digits):
@@ -194,3 +225,23 @@ def test_large_data_stays_on_the_host_in_pinned_batches(digits, monkeypatch):
 
 def test_tensor_image_dataset_is_what_digits_is(digits):
     assert isinstance(digits, TensorImageDataset)  # else the tests above test nothing new
+
+
+def test_a_run_on_a_decoded_folder_is_the_run_on_its_files(tmp_path):
+    # Decoding once before training changes where the batches come from, not what they are.
+    from benchmarks.kill_resume import SMALL, final_weights, identical
+    from experiments import gan_mnist
+
+    images = tmp_path / "images"
+    images.mkdir()
+    pixels = torch.randint(0, 256, (48, 20, 20, 3), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    for i, image in enumerate(pixels):
+        Image.fromarray(image.numpy()).save(images / f"{i}.png")
+    small = [*SMALL[SMALL.index("--batch-size"):], "--epochs", "2", "--dataset", str(images)]
+    runs = {preload: tmp_path / f"preload_{preload}" for preload in ("0", "1024")}
+    for preload, out in runs.items():
+        gan_mnist.main([*small, "--preload-mb", preload, "--out", str(out)])
+    logs = [[{k: v for k, v in json.loads(line).items() if k != "elapsed_time"}
+             for line in (out / "log.jsonl").read_text().splitlines()] for out in runs.values()]
+    assert len(logs[0]) == 2 and logs[0] == logs[1]
+    assert identical(final_weights(runs["0"]), final_weights(runs["1024"]))

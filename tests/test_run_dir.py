@@ -185,7 +185,7 @@ def test_a_second_writer_is_refused_while_a_run_trains_and_a_killed_run_resumes_
 def test_data_loader_workers_of_a_killed_run_do_not_keep_its_lock(tmp_path):
     # Forked workers inherit the lock's descriptor; they outlive a SIGKILLed main process by
     # seconds (until their parent watchdog notices). They must not hold the lock meanwhile.
-    # An image folder: in-memory datasets are batched without workers.
+    # An image folder decoded per item (--preload-mb 0): data in memory is batched without workers.
     from PIL import Image
 
     images = tmp_path / "images"
@@ -193,7 +193,7 @@ def test_data_loader_workers_of_a_killed_run_do_not_keep_its_lock(tmp_path):
     for i in range(64):
         Image.new("RGB", (16, 16), (4 * i, 0, 255 - 4 * i)).save(images / f"{i}.png")
     out = (tmp_path / "run").resolve()
-    a = popen(out, "--dataset", str(images), "--epochs", "200", "--num-workers", "2")
+    a = popen(out, "--dataset", str(images), "--epochs", "200", "--num-workers", "2", "--preload-mb", "0")
 
     def workers():
         children = Path(f"/proc/{a.pid}/task/{a.pid}/children")  # Linux's list of a process's children
