@@ -368,7 +368,10 @@ def conv_route(n: int, device: str, dtype: torch.dtype) -> tuple[Callable[[], Te
     """A 3x3 convolution of n/8 channels over a (16, n/8, 32, 32) channels_last batch, and its FLOPs.
 
     The convolution library's own GEMM kernels (oneDNN on the CPU, cuDNN on CUDA), counted
-    as ``FlopCounterMode`` counts the networks' convolutions.
+    as ``FlopCounterMode`` counts the networks' convolutions. On CUDA it runs as the
+    networks' float32 convolutions do, with torch's default
+    ``torch.backends.cudnn.allow_tf32=True``: there the "float32" peak is TF32's, the rate
+    the trainer's convolutions can reach, and the output says so.
     """
     channels = max(n // 8, 8)
     x = torch.randn(16, channels, 32, 32, device=device).to(dtype).contiguous(memory_format=torch.channels_last)
@@ -532,6 +535,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         routes = ", ".join(f"{route} {gflops:.1f}" for route, gflops in measured["routes"].items())
         print(f"measured {dtype} matrix-product peak: {measured['gflops']:.1f} GFLOP/s ({measured['route']}, "
               f"n={measured['n']}; routes: {routes})", flush=True)
+    tf32 = device == "cuda" and torch.backends.cudnn.allow_tf32
+    if tf32:
+        print("note: float32 convolutions on CUDA run in TF32 (torch.backends.cudnn.allow_tf32, torch's default), "
+              "the peak's 3x3 route and the networks' alike", flush=True)
     print(f"fast switches: {switches}", flush=True)
     rows = []
     for setup in setups(args):
@@ -546,7 +553,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "device": name, "torch_threads": torch.get_num_threads(), "batch_size": BATCH, "rounds": args.rounds,
         "iterations": args.iterations, "warmup": args.warmup, "matmul_peak_gflops": {dtype: measured["gflops"] for dtype, measured in peak.items()},
         "matmul_peak_routes": {dtype: measured["routes"] for dtype, measured in peak.items()},
-        "fast_switches": switches,
+        "fast_switches": switches, "float32_convolutions_in_tf32": tf32,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "wall_s": time.perf_counter() - start, "configs": rows,
     }

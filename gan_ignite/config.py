@@ -71,7 +71,8 @@ class ExperimentConfig(CheckedOptions):
     )
     preload_mb: int = option(
         1024, "decode an image folder into memory once, before training, when its images take at most this many "
-        "MiB as float32; it is then batched by slicing (0: never, decode every batch in the loader's workers)",
+        "MiB as float32 in all of this machine's processes together (each holds a copy); it is then batched by "
+        "slicing (0: never, decode every batch in the loader's workers)",
         NON_NEGATIVE,
     )
     log_interval: int = option(10, "iterations between TensorBoard scalars", POSITIVE)
@@ -433,8 +434,8 @@ def _changed(name: str, saved: Any, given: Any) -> UsageError:
     elif name == "seed":
         why = "the seed fixes the order of the data and the sample noise"
     else:
-        why = ("only learning rates, Adam betas, epochs, intervals, the EMA decay, workers, device, progress, "
-               "--compile, --sync-batch-norm and the launch options may change")
+        why = ("only learning rates, Adam betas, epochs, intervals, the EMA decay, workers, --preload-mb, device, "
+               "progress, --compile, --sync-batch-norm and the launch options may change")
     return UsageError(
         f"--resume: the run was started with {was}, not {now}; {why}; leave {flag(name)} out to continue the run, "
         f"or start a new run in another --out"

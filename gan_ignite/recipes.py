@@ -195,7 +195,10 @@ def make_loader(dataset: Dataset, config: ExperimentConfig) -> TensorBatchLoader
         dataset, seed=config.seed, num_replicas=idist.get_world_size(), rank=idist.get_rank()
     )
     device = config.resolved_device()
-    decoded = None if in_memory(dataset) else decoded_in_memory(dataset, config.preload_mb << 20, config.num_workers)
+    # Every process holds the whole folder (its share changes every epoch): the budget is
+    # this machine's, divided among its processes.
+    budget = (config.preload_mb << 20) // idist.get_nproc_per_node()
+    decoded = None if in_memory(dataset) else decoded_in_memory(dataset, budget, config.num_workers)
     dataset = dataset if decoded is None else decoded
     if in_memory(dataset):
         return TensorBatchLoader(dataset, config.batch_size, sampler, device=device)

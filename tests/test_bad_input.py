@@ -396,7 +396,7 @@ CASES = [
          small=False, id="checkpoint of another width than its config.json"),
     case(["--out", "{run}", *RESUME, "--feature-maps", "16"], "error: --resume: the run was started with "
          "--feature-maps 8, not --feature-maps 16; only learning rates, Adam betas, epochs, intervals, the EMA decay, "
-         "workers, device, progress, --compile, --sync-batch-norm and the launch options may change; leave "
+         "workers, --preload-mb, device, progress, --compile, --sync-batch-norm and the launch options may change; leave "
          "--feature-maps out to continue the run, or start a new run in another --out", id="resume with another network width"),
     case(["--out", "{run}", *RESUME], "error: --resume: {run} is a run of gan_mnist, not ebgan_mnist; continue it "
          "with python -m experiments.gan_mnist, or start ebgan_mnist in another --out", module=ebgan_mnist,
@@ -405,9 +405,9 @@ CASES = [
          "with python -m experiments.gan_mnist, or start lsgan_mnist in another --out", module=lsgan_mnist,
          id="resume with another loss's experiment"),
     case(["--out", "{run}", *RESUME, "--loss", "hinge"], "error: --resume: the run was started with --loss gan, not "
-         "--loss hinge; only learning rates, Adam betas, epochs, intervals, the EMA decay, workers, device, "
-         "progress, --compile, --sync-batch-norm and the launch options may change; leave --loss out to continue the "
-         "run, or start a new run in another --out",
+         "--loss hinge; only learning rates, Adam betas, epochs, intervals, the EMA decay, workers, --preload-mb, "
+         "device, progress, --compile, --sync-batch-norm and the launch options may change; leave --loss out to "
+         "continue the run, or start a new run in another --out",
          id="resume with another loss"),
     case(["--out", "{run}", *RESUME, "--batch-size", "32"], "error: --resume: the run's global batch is 16 images "
          "(1 process of 16), which a resumed run keeps; with 1 process pass --batch-size 16, or leave it out",

@@ -172,7 +172,7 @@ def test_make_loader_keeps_the_dataloader_for_an_image_folder_with_no_preload(tm
 
 def test_an_image_folder_that_fits_is_decoded_once_into_the_same_batches(tmp_path):
     folder = image_folder(tmp_path, n=40)
-    for dataset in (folder, Subset(folder, range(5, 37))):  # --limit and --classes give Subsets
+    for dataset in (folder, Subset(folder, range(5, 37))):  # --limit gives a Subset
         loader = make_loader(dataset, config(num_workers=2))  # two processes decode it
         assert isinstance(loader, TensorBatchLoader) and loader.images.shape == (len(dataset), 3, 8, 8)
         assert_same_batches(epochs(loader, n=2)[1], epochs(reference_loader(dataset), n=2)[1])
