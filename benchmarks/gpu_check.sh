@@ -18,7 +18,9 @@
 #
 #   PYTHON   the interpreter whose torch sees the GPU (default python3)
 #   WHEELS   a folder of wheels the machine lacks (pytorch-ignite, say), installed with
-#            --no-deps into the check's virtual environment
+#            --no-deps into the check's virtual environment; made where PyPI is reachable
+#            with `python3 -m pip download --no-deps -d WHEELS pytorch-ignite==0.5.5`
+#            (pure Python, so one wheel serves every platform)
 #   NO_VENV  1: use PYTHON as it is (it already has this project installed), no venv
 #   ALLOW_CPU 1: run even without a CUDA device (to try the script itself on a CPU)
 #   QUICK    1: the smallest version of each step (to try the script itself)
