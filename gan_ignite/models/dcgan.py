@@ -35,6 +35,7 @@ from gan_ignite.models.layers import (
     init_fan_in_weights,
     up_block,
 )
+from gan_ignite.models.layout import LayoutFlatten, keep_gradient_layout_at_input
 
 __all__ = [
     "MINIBATCH_LAYERS",
@@ -128,6 +129,8 @@ class DCGANGenerator(nn.Module):
             nn.Tanh(),
         )
         (init_dcgan_weights if batch_norm else init_fan_in_weights)(self)
+        # Where Unflatten's ordinary layout meets the convolutions' (gan_ignite.models.layout).
+        keep_gradient_layout_at_input(next(m for m in self.net.modules() if isinstance(m, nn.ConvTranspose2d)))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """z: (N, z_dim) noise (or (N, z_dim, 1, 1)) -> (N, C, S, S) images in [-1, 1]."""
@@ -199,7 +202,7 @@ class DCGANDiscriminator(nn.Module):
         stages, self.feature_dim = down_stages(
             image_size, channels, feature_maps, batch_norm, stddev=minibatch == "stddev"
         )
-        stages.append(nn.Flatten())
+        stages.append(LayoutFlatten())
         if fc_units:
             stages += _fc_block(self.feature_dim, fc_units, nn.LeakyReLU(0.2, inplace=True), batch_norm)
             self.feature_dim = fc_units

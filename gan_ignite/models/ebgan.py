@@ -32,6 +32,7 @@ from torch import nn
 from gan_ignite.losses import EnergyOutput
 from gan_ignite.models.dcgan import DCGANGenerator, check_image_size, down_stages
 from gan_ignite.models.layers import check_positive, init_dcgan_weights
+from gan_ignite.models.layout import LayoutFlatten
 
 __all__ = ["EBGANDiscriminator"]
 
@@ -67,7 +68,7 @@ class EBGANDiscriminator(nn.Module):
         self.channels = check_positive("channels", channels)
         self.code_dim = self.feature_dim = check_positive("code_dim", code_dim)
         stages, flat = down_stages(image_size, channels, feature_maps, batch_norm)
-        self.encoder = nn.Sequential(*stages, nn.Flatten(), nn.Linear(flat, code_dim))
+        self.encoder = nn.Sequential(*stages, LayoutFlatten(), nn.Linear(flat, code_dim))
         self.decoder = DCGANGenerator(code_dim, image_size, channels, feature_maps, batch_norm)
         init_dcgan_weights(self)
 
