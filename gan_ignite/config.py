@@ -167,7 +167,10 @@ class GANConfig(ExperimentConfig):
         "off", "mixed precision: bf16 (autocast; fast on GPUs and CPUs with bf16 units, slow elsewhere), fp16 "
         "(autocast with a gradient scaler per network, for CUDA) or off (float32)", one_of(*AMP_MODES),
     )
-    channels_last: bool = option(False, "channels_last memory format for the networks and batches")
+    channels_last: bool = option(
+        True, "channels_last memory format for the networks and batches, what oneDNN and cuDNN compute in (off: the "
+        "ordinary NCHW layout; the arithmetic is the same up to rounding)",
+    )
     compile: bool = option(
         False, "torch.compile both networks (a few minutes of compiling first; skipped, saying why, where the "
         "platform cannot compile)",
@@ -318,6 +321,7 @@ def parse_config(
 # What a run from before an option existed did, where that is not the option's default.
 BEFORE_THE_OPTION = {
     "fresh_fake": True,  # generated twice an iteration
+    "channels_last": False,  # the ordinary NCHW layout, in which its optimizer state was made
     "fm_reduction": "sum",  # summed the feature-matching term over D's features
 }
 

@@ -1,6 +1,6 @@
 """Speed switches: every one trains a tiny run with finite values and resumes it exactly.
 
-``--amp`` (bf16 and fp16, with a gradient scaler per network), ``--channels-last``,
+``--amp`` (bf16 and fp16, with a gradient scaler per network), ``--no-channels-last`` (the default is on),
 ``--no-fused-adam``, ``--fresh-fake`` and ``--compile`` (slow). Runs compared bitwise use
 one torch thread, as in test_resume.py.
 """
@@ -52,7 +52,7 @@ def assert_finite_and_exact(reference, resumed):
 
 
 @pytest.mark.parametrize("switches", [
-    ["--amp", "bf16"], ["--channels-last"], ["--no-fused-adam"], ["--fresh-fake"],
+    ["--amp", "bf16"], ["--no-channels-last"], ["--no-fused-adam"], ["--fresh-fake"],
 ], ids=lambda s: " ".join(s))
 def test_switch_trains_finite_and_resumes_exactly(tmp_path, switches):
     assert_finite_and_exact(*run_and_resume(tmp_path, switches))
@@ -91,13 +91,22 @@ def config(*switches):
     return parse_config(gan_mnist.Config, [*RUN, *switches, "--out", "unused"])
 
 
-def test_channels_last_converts_both_networks():
-    gen, dis = gan_mnist.dcgan_models(config("--channels-last"))
-    speed_switches(config("--channels-last"), gen, dis)
-    convs = [m.weight for m in (*gen.modules(), *dis.modules()) if isinstance(m, (torch.nn.Conv2d,
-                                                                                 torch.nn.ConvTranspose2d))]
+def conv_weights(*switches):
+    gen, dis = gan_mnist.dcgan_models(config(*switches))
+    speed_switches(config(*switches), gen, dis)
+    return [m.weight for m in (*gen.modules(), *dis.modules()) if isinstance(m, (torch.nn.Conv2d,
+                                                                               torch.nn.ConvTranspose2d))]
+
+
+def test_channels_last_is_the_default_and_converts_both_networks():
+    convs = conv_weights()
     assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
     assert not all(w.is_contiguous() for w in convs)
+
+
+def test_no_channels_last_keeps_the_ordinary_layout():
+    convs = conv_weights("--no-channels-last")
+    assert convs and all(w.is_contiguous() for w in convs)
 
 
 def test_adam_is_fused_where_the_device_has_the_kernel():
@@ -147,6 +156,16 @@ def test_compile_trains_finite_and_resumes(tmp_path):
     assert not any("_orig_mod" in key for key in state["gen"])  # keys as uncompiled
 
 
+def test_a_run_from_before_channels_last_was_the_default_resumes_in_the_layout_it_trained_in(tmp_path):
+    gan_mnist.main([*RUN, "--epochs", "1", "--no-channels-last", "--out", str(tmp_path)])
+    settings = json.loads((tmp_path / "config.json").read_text())
+    del settings["channels_last"]  # as a run started before the option existed wrote it
+    (tmp_path / "config.json").write_text(json.dumps(settings))
+    resumed = parse_config(gan_mnist.Config, ["--out", str(tmp_path), "--resume", "--epochs", "2"])
+    assert resumed.channels_last is False
+    assert parse_config(gan_mnist.Config, ["--out", str(tmp_path / "new")]).channels_last is True
+
+
 def test_a_run_from_before_fresh_fake_resumes_with_the_two_forward_step_it_trained_with(tmp_path):
     gan_mnist.main([*RUN, "--epochs", "1", "--out", str(tmp_path)])
     settings = json.loads((tmp_path / "config.json").read_text())
@@ -157,7 +176,7 @@ def test_a_run_from_before_fresh_fake_resumes_with_the_two_forward_step_it_train
     assert resumed.fresh_fake is True
 
 
-@pytest.mark.parametrize("switch", ["--channels-last", "--no-fused-adam"])
+@pytest.mark.parametrize("switch", ["--no-channels-last", "--no-fused-adam"])
 def test_switches_that_shape_the_optimizer_state_are_not_changed_on_resume(tmp_path, capsys, switch):
     gan_mnist.main([*RUN, "--epochs", "1", "--out", str(tmp_path)])
     with pytest.raises(SystemExit):
