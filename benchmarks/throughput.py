@@ -12,13 +12,16 @@ untimed warm-up round of each), and images/s are reported as median, min and max
   extensions (log, sample grid, plots, snapshot) are timed only when the window crosses
   an epoch end: see the ``epoch ends`` column.
 - **plain**: a hand-written loop of the identical networks and loss (non-saturating BCE
-  with logits, Adam 2e-4 (0.5, 0.999)) over the same in-memory data tensor; one fake
-  batch per iteration, detached for D; no host sync inside the window.
+  with logits, Adam 2e-4 (0.5, 0.999)) over the same in-memory data tensor, in the
+  trainer's default memory layout (channels_last, as ``--channels-last`` is on by default,
+  so that a/b is the framework's cost alone); one fake batch per iteration, detached for
+  D; no host sync inside the window.
 - **tutorial**: the PyTorch DCGAN tutorial's loop: ``nn.Sigmoid`` + ``nn.BCELoss``, a
   dataset of PIL images (the same data) with Resize/ToTensor/Normalize per sample, a
-  shuffling DataLoader with 2 workers (restarted each epoch), ``.item()`` each iteration.
+  shuffling DataLoader with 2 workers (restarted each epoch), ``.item()`` each iteration,
+  in the ordinary NCHW layout the tutorial uses.
 - **trainer, fast switches**: the same trainer with the fastest switches that keep
-  training healthy: ``--channels-last``, and ``--amp bf16`` only where the same-run
+  training healthy: ``--channels-last`` (the default), and ``--amp bf16`` only where the same-run
   bf16 matrix-product peak beats float32's (a CPU without bf16 units runs bf16 far slower, so
   there it is channels_last only; the output says which). Fused Adam is on in both
   trainer contenders (the default); ``--compile`` is left out (minutes of compiling
@@ -29,14 +32,17 @@ untimed warm-up round of each), and images/s are reported as median, min and max
 Each window runs from the end of the last warm-up iteration to the end of the last timed
 one (``time.perf_counter``, the device synchronised at both ends), so it includes every
 timed batch fetch. Read the ratios: ``vs_plain`` = trainer / plain (1.0: the framework
-costs nothing), ``vs_tutorial`` = trainer / tutorial, ``fast_vs_tutorial`` = fast
-trainer / tutorial, ``fast_vs_plain_fast`` = fast trainer / fast plain. ``flops/step`` is counted with ``FlopCounterMode`` over one plain
-iteration (forward and backward of both networks); the trainer's GFLOP/s are that
+costs nothing beyond the work it saves by freezing D in the generator step),
+``vs_tutorial`` = trainer / tutorial, ``fast_vs_tutorial`` = fast trainer / tutorial,
+``fast_vs_plain_fast`` = fast trainer / fast plain. ``flops_per_step`` is counted with
+``FlopCounterMode`` over one iteration of the trainer's own update function (forward and
+backward of both networks; no gradients of D's parameters in the generator step, so
+fewer than the plain loop's ``plain_flops_per_step``); the trainer's GFLOP/s are that
 count times its iterations/s, and ``peak_fraction`` divides them by the float32
 matrix-product peak measured in the same run: the faster of ``torch.mm`` and a 3x3
 convolution (oneDNN on the CPU, where MKL's ``torch.mm`` can read at under half the
-machine's rate). Peak memory: ``torch.cuda.max_memory_allocated``
-per contender on CUDA; on the CPU only the process's ``ru_maxrss``, which never goes
+machine's rate). Peak memory: ``torch.cuda.max_memory_allocated`` per contender on
+CUDA; on the CPU only the process's ``ru_maxrss``, which never goes
 down, so it is one process-wide figure. The last line is one JSON object::
 
     python benchmarks/throughput.py --quick        # under 3 minutes on 2 CPU cores
@@ -217,11 +223,20 @@ def run_trainer_fast(setup: Setup, warmup: int, iterations: int, device: str) ->
     return run_trainer(setup, warmup, iterations, device, fast=True)
 
 
-def networks(setup: Setup, device: str, fast: bool = False) -> tuple[nn.Module, nn.Module, Any, Any]:
-    """Fresh seeded networks of the configuration and their Adam optimizers (``fast``: channels_last, fused)."""
+def channels_last(setup: Setup, fast: bool) -> bool:
+    """Whether a plain loop runs channels_last: with the fast switches, or where the trainer does by default."""
+    return fast or setup.config.channels_last
+
+
+def networks(setup: Setup, device: str, fast: bool = False,
+             layout: bool | None = None) -> tuple[nn.Module, nn.Module, Any, Any]:
+    """Fresh seeded networks of the configuration and their Adam optimizers (``fast``: fused Adam).
+
+    ``layout``: channels_last or not; by default as :func:`channels_last` says.
+    """
     manual_seed(SEED)
     gen, dis = (m.to(device) for m in dcgan_models(setup.config))
-    if fast:
+    if channels_last(setup, fast) if layout is None else layout:
         gen, dis = gen.to(memory_format=torch.channels_last), dis.to(memory_format=torch.channels_last)
     fused = True if fast else None
     opt_gen, opt_dis = (torch.optim.Adam(m.parameters(), LR, betas=BETAS, fused=fused) for m in (gen, dis))
@@ -254,10 +269,10 @@ def batches(images: Tensor) -> Iterator[Tensor]:
 
 
 def run_plain(setup: Setup, warmup: int, iterations: int, device: str, fast: bool = False) -> float:
-    """The plain loop; ``fast``: channels_last models and data, fused Adam, bf16 autocast where :data:`BF16` says."""
+    """The plain loop; ``fast``: fused Adam and bf16 autocast where :data:`BF16` says, channels_last in both."""
     gen, dis, opt_gen, opt_dis = networks(setup, device, fast=fast)
     images = setup.images.to(device)
-    if fast:
+    if channels_last(setup, fast):
         images = images.contiguous(memory_format=torch.channels_last)
     data = batches(images)
     autocast = fast and BF16["on"]
@@ -304,8 +319,8 @@ def endless(loader: torch.utils.data.DataLoader) -> Iterator[Tensor]:
 
 
 def run_tutorial(setup: Setup, warmup: int, iterations: int, device: str) -> float:
-    """The DCGAN tutorial's iteration: sigmoid + BCELoss, three backward passes, .item() each time."""
-    gen, dis, opt_gen, opt_dis = networks(setup, device)
+    """The DCGAN tutorial's iteration: sigmoid + BCELoss, three backward passes, .item() each time, NCHW."""
+    gen, dis, opt_gen, opt_dis = networks(setup, device, layout=False)
     dis_prob, criterion = nn.Sequential(dis, nn.Sigmoid()), nn.BCELoss()
     loader = torch.utils.data.DataLoader(PILImages(setup.images), batch_size=BATCH, shuffle=True, num_workers=2,
                                          drop_last=True, generator=torch.Generator().manual_seed(SEED))
@@ -347,15 +362,24 @@ RUNNERS: dict[str, Callable[[Setup, int, int, str], float]] = {
 # -- measurements ----------------------------------------------------------------------------
 
 
-def step_flops(setup: Setup, device: str) -> int:
-    """FLOPs of one plain iteration (forward and backward of both networks)."""
+def step_flops(setup: Setup, device: str) -> dict[str, int]:
+    """FLOPs of one iteration (forward and backward of both networks), the trainer's and the plain loop's.
+
+    They differ: the trainer freezes D's parameters in the generator step, so it skips
+    their gradients, which the plain loop (as the tutorial) computes and throws away.
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
     gen, dis, opt_gen, opt_dis = networks(setup, device)
     real = setup.images[:BATCH].to(device)
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False) as plain:
         plain_step(gen, dis, opt_gen, opt_dis, real, setup.config.z_dim)
-    return counter.get_total_flops()
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = build_trainer(setup, dataclasses.replace(setup.config, out=str(Path(tmp) / "run")))
+        batch = next(iter(trainer.loader))
+        with FlopCounterMode(display=False) as own:
+            trainer.update_fn(trainer.engine, batch)  # iteration 0: both steps
+    return {"trainer": own.get_total_flops(), "plain": plain.get_total_flops()}
 
 
 def mm_route(n: int, device: str, dtype: torch.dtype) -> tuple[Callable[[], Tensor], float]:
@@ -462,17 +486,19 @@ def benchmark(setup: Setup, args: argparse.Namespace, device: str) -> dict[str, 
     return {"images_per_s": {name: spread(r) for name, r in rates.items()}, "peak_memory_mb": memory}
 
 
-def summarize(setup: Setup, result: dict[str, Any], flops: int, fp32_peak: float, args: argparse.Namespace) -> dict:
+def summarize(setup: Setup, result: dict[str, Any], flops: dict[str, int], fp32_peak: float,
+              args: argparse.Namespace) -> dict:
     """The configuration's row: rates, ratios of medians, FLOPs and achieved GFLOP/s of the trainer."""
     median = {name: s["median"] for name, s in result["images_per_s"].items()}
-    trainer_gflops = flops * median["trainer"] / BATCH / 1e9
+    trainer_gflops = flops["trainer"] * median["trainer"] / BATCH / 1e9
     per_epoch = len(setup.images) // BATCH
     window = range(args.warmup + 1, args.warmup + args.iterations + 1)
     return {
         "config": setup.name, "data": setup.data, **result,
         "vs_plain": median["trainer"] / median["plain"], "vs_tutorial": median["trainer"] / median["tutorial"],
         "fast_vs_tutorial": median["trainer_fast"] / median["tutorial"],
-        "fast_vs_plain_fast": median["trainer_fast"] / median["plain_fast"], "flops_per_step": flops,
+        "fast_vs_plain_fast": median["trainer_fast"] / median["plain_fast"], "flops_per_step": flops["trainer"],
+        "plain_flops_per_step": flops["plain"],
         "trainer_gflops_per_s": trainer_gflops, "peak_fraction": trainer_gflops / fp32_peak,
         "iterations_per_epoch": per_epoch, "epoch_ends_timed": sum(i % per_epoch == 0 for i in window),
     }
@@ -488,12 +514,12 @@ def table(rows: list[dict]) -> str:
             s = row["images_per_s"][name]
             lines.append(f"| {row['config']} | {LABELS[name]} | {s['median']:.0f} | {s['min']:.0f} | {s['max']:.0f} "
                          f"| {row['peak_memory_mb'][name]:.0f} |")
-    lines += ["", "| config | a/b (vs_plain) | a/c (vs_tutorial) | d/c (fast_vs_tutorial) | d/e | GFLOP/step | "
+    lines += ["", "| config | a/b (vs_plain) | a/c (vs_tutorial) | d/c (fast_vs_tutorial) | d/e | GFLOP/step a (b) | "
               "trainer GFLOP/s | of fp32 peak | iters/epoch | epoch ends timed |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(f"| {row['config']} | {row['vs_plain']:.3f} | {row['vs_tutorial']:.3f} | "
-                     f"{row['fast_vs_tutorial']:.3f} | {row['fast_vs_plain_fast']:.3f} | {row['flops_per_step'] / 1e9:.2f} | "
+                     f"{row['fast_vs_tutorial']:.3f} | {row['fast_vs_plain_fast']:.3f} | {row['flops_per_step'] / 1e9:.2f} ({row['plain_flops_per_step'] / 1e9:.2f}) | "
                      f"{row['trainer_gflops_per_s']:.1f} | {row['peak_fraction']:.3f} | "
                      f"{row['iterations_per_epoch']} | {row['epoch_ends_timed']} |")
     return "\n".join(lines)
