@@ -6,7 +6,8 @@
 #   1. benchmarks/throughput.py --quick on CUDA (the README "Performance" table);
 #   2. one epoch of dcgan_cifar10 on one GPU in float32, with --amp bf16 and with
 #      --amp fp16, images/s from each run's own log (issue 14's 1-GPU --amp run);
-#   3. the test suite on the GPU machine, where every experiment picks CUDA.
+#   3. the test suite on the GPU machine, where every experiment picks CUDA;
+#   4. dcgan_cifar10 in float32 with --no-channels-last, against step 2's default layout.
 #
 # Usage, from the repository root:
 #
@@ -104,25 +105,31 @@ step throughput 180 "$python" benchmarks/throughput.py "${sizes[@]}"
 grep -E "^(device|measured|note|fast switches)|^\| 28x28x1 \||^\| 32x32x3" "$out/throughput.log" >>"$summary" 2>/dev/null
 tail -n 1 "$out/throughput.log" >"$out/throughput.json" 2>/dev/null
 
-# 2. dcgan_cifar10 on one GPU: float32, bf16 and fp16 autocast, one epoch each.
-if [ -n "$tarball" ]; then
-    mkdir -p "$scratch/data" && tar -xzf "$tarball" -C "$scratch/data"
-    limit=()
-    [ "${QUICK:-0}" = 1 ] && limit=(--limit 256)
-    for amp in off bf16 fp16; do
-        step "cifar10_amp_$amp" 100 "$python" -m experiments.dcgan_cifar10 --data-root "$scratch/data" \
-            --epochs 1 --amp "$amp" --num-workers 8 --no-progress --out "$scratch/runs/$amp" ${limit[@]+"${limit[@]}"} \
-            || continue
-        "$python" - "$scratch/runs/$amp" >>"$summary" 2>&1 <<'EOF'
+# 2. dcgan_cifar10 on one GPU: float32, bf16 and fp16 autocast, one epoch each (and, in
+#    step 4, float32 in the NCHW layout, against the default channels_last).
+cifar() {  # cifar NAME SWITCHES...: one epoch, and its images/s from the run's own log
+    local name=$1
+    shift
+    step "cifar10_$name" 100 "$python" -m experiments.dcgan_cifar10 --data-root "$scratch/data" \
+        --epochs 1 --num-workers 8 --no-progress --out "$scratch/runs/$name" ${limit[@]+"${limit[@]}"} "$@" \
+        || return
+    "$python" - "$scratch/runs/$name" "$*" >>"$summary" 2>&1 <<'EOF'
 import json, sys
 from pathlib import Path
 run = Path(sys.argv[1])
 entry = json.loads((run / "log.jsonl").read_text().splitlines()[-1])
 batch = json.loads((run / "config.json").read_text())["batch_size"]
-print(f"   --amp {run.name}: {entry['iteration']} iterations of {batch} in {entry['elapsed_time']:.1f} s of "
+print(f"   {sys.argv[2]}: {entry['iteration']} iterations of {batch} in {entry['elapsed_time']:.1f} s of "
       f"training, {entry['iteration'] * batch / entry['elapsed_time']:.0f} images/s (from its log; the folder's "
       f"decoding before training is not in it); gen/loss {entry['gen/loss']:.3f}, dis/loss {entry['dis/loss']:.3f}")
 EOF
+}
+limit=()
+[ "${QUICK:-0}" = 1 ] && limit=(--limit 256)
+if [ -n "$tarball" ]; then
+    mkdir -p "$scratch/data" && tar -xzf "$tarball" -C "$scratch/data"
+    for amp in off bf16 fp16; do
+        cifar "amp_$amp" --amp "$amp"
     done
 else
     note "== cifar10: skipped (no CIFAR10_TARBALL given)"
@@ -135,5 +142,8 @@ tests=()
 [ "${QUICK:-0}" = 1 ] && tests=(tests/test_batching.py tests/test_speed_switches.py -m "not slow")
 step suite 420 "$python" -m pytest -q -p no:cacheprovider ${workers[@]+"${workers[@]}"} ${tests[@]+"${tests[@]}"}
 tail -n 15 "$out/suite.log" 2>/dev/null | grep -E "passed|failed|error|FAILED|ERROR" >>"$summary"
+
+# 4. Whether channels_last, the default, also pays in float32 on this GPU (last: the least needed).
+[ -z "$tarball" ] || cifar fp32_nchw --amp off --no-channels-last
 
 echo "summary in $summary"
