@@ -43,7 +43,10 @@ matrix-product peak measured in the same run: the faster of ``torch.mm`` and a 3
 convolution (oneDNN on the CPU, where MKL's ``torch.mm`` can read at under half the
 machine's rate). Peak memory: ``torch.cuda.max_memory_allocated`` per contender on
 CUDA; on the CPU only the process's ``ru_maxrss``, which never goes
-down, so it is one process-wide figure. The last line is one JSON object::
+down, so it is one process-wide figure. Every contender runs with freed host memory kept for reuse, as
+the trainer's process does by default (``--keep-freed-memory``, set before the first
+contender; ``benchmarks/host_memory.py`` measures it against glibc's defaults). The last
+line is one JSON object::
 
     python benchmarks/throughput.py --quick        # under 3 minutes on 2 CPU cores
     python benchmarks/throughput.py --rounds 5 --iterations 60
@@ -79,6 +82,7 @@ from ignite.utils import manual_seed  # noqa: E402
 from experiments import dcgan_cifar10, dcgan_folder, gan_mnist  # noqa: E402
 from gan_ignite.data import TensorImageDataset, load_dataset  # noqa: E402
 from gan_ignite.errors import UsageError  # noqa: E402
+from gan_ignite.host_memory import keep_freed_memory  # noqa: E402
 from gan_ignite.losses import NonSaturatingLoss  # noqa: E402
 from gan_ignite.recipes import dcgan_models, gan_trainer  # noqa: E402
 from gan_ignite.trainer import Trainer  # noqa: E402
@@ -546,13 +550,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     start = time.perf_counter()
+    # What the trainer sets for its process when built (--keep-freed-memory, the default),
+    # set first, so that every contender runs with it and the ratios compare loops, not
+    # allocators (benchmarks/host_memory.py measures what it buys, in separate processes).
+    kept = keep_freed_memory()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     torch.set_num_threads(args.threads or cores)
     name = torch.cuda.get_device_name() if device == "cuda" else f"cpu ({cores} cores)"
     print(f"device: {name}; torch {torch.__version__}; torch threads: {torch.get_num_threads()} "
           f"(interop {torch.get_num_interop_threads()}); batch {BATCH}; {args.rounds} rounds x "
-          f"{args.iterations} iterations after {args.warmup} warm-up", flush=True)
+          f"{args.iterations} iterations after {args.warmup} warm-up; freed host memory "
+          f"{'kept (glibc thresholds raised)' if kept else 'returned as the C library does'}", flush=True)
     peak = {"float32": matmul_peak(device, torch.float32), "bfloat16": matmul_peak(device, torch.bfloat16)}
     fp32, bf16 = peak["float32"]["gflops"], peak["bfloat16"]["gflops"]
     BF16["on"] = bf16 > fp32
@@ -579,7 +588,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "device": name, "torch_threads": torch.get_num_threads(), "batch_size": BATCH, "rounds": args.rounds,
         "iterations": args.iterations, "warmup": args.warmup, "matmul_peak_gflops": {dtype: measured["gflops"] for dtype, measured in peak.items()},
         "matmul_peak_routes": {dtype: measured["routes"] for dtype, measured in peak.items()},
-        "fast_switches": switches, "float32_convolutions_in_tf32": tf32,
+        "fast_switches": switches, "float32_convolutions_in_tf32": tf32, "keep_freed_memory": kept,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "wall_s": time.perf_counter() - start, "configs": rows,
     }

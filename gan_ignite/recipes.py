@@ -28,6 +28,7 @@ from gan_ignite.distributed import is_main_process, quiet_ignite
 from gan_ignite.errors import UsageError
 from gan_ignite.extensions.snapshot import snapshot_trigger
 from gan_ignite.extensions.tensorboard import GAN_METRICS
+from gan_ignite.host_memory import keep_freed_memory
 from gan_ignite.losses import FeatureMatching, GANLoss, R1Penalty
 from gan_ignite.run_dir import DIS_OUTPUT_PLOT, LOSS_PLOT
 from gan_ignite.sampling import ResumableSampler, ignore_stop_signals
@@ -410,6 +411,8 @@ def gan_trainer(
         gen, dis: the networks (moved to the config's device here).
         loss: the variant's loss object (wrapped in an :class:`~gan_ignite.losses.R1Penalty` with ``--r1-gamma``).
     """
+    if config.keep_freed_memory:
+        keep_freed_memory()
     device = config.resolved_device()
     gen, dis = gen.to(device), dis.to(device)
     speed_switches(config, gen, dis)
