@@ -8,7 +8,9 @@ region at the top of the heap above its *trim threshold* is trimmed away. The ne
 iteration's allocations then fault every page in again, and the kernel zeroes each one.
 Measured on 2 CPU cores (glibc 2.36, torch 2.14): 1,000-1,600 page faults per iteration
 of the 28x28 DCGAN's float32 step, which then ran about 15% slower than with the freed
-memory kept. ``benchmarks/host_memory.py`` measures it.
+memory kept. ``benchmarks/host_memory.py`` measures it. How many depends on the heap's
+layout, since glibc raises both thresholds as it frees blocks: now and then a run settles
+where it faults none.
 
 :func:`keep_freed_memory` raises both thresholds with glibc's documented ``mallopt``: the
 mmap threshold to 32 MiB (the largest glibc accepts; larger blocks are still mapped
