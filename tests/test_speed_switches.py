@@ -17,6 +17,7 @@ from experiments import gan_mnist
 from gan_ignite import acceleration
 from gan_ignite.acceleration import adam, compile_unavailable
 from gan_ignite.config import parse_config
+from gan_ignite.precision import slow_16_bit
 from gan_ignite.recipes import speed_switches
 
 RUN = [*SMALL, "--epochs", "3", "--n-saved", "20"]  # 4 iterations an epoch, a checkpoint every 3
@@ -183,3 +184,35 @@ def test_switches_that_shape_the_optimizer_state_are_not_changed_on_resume(tmp_p
         gan_mnist.main([*RUN, "--epochs", "2", "--out", str(tmp_path), "--resume", switch])
     err = capsys.readouterr().err.strip()
     assert "--resume: the run was started with" in err and f"not {switch}" in err
+
+
+def cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line for line in info if line.startswith("flags")).split(":")[1].split()
+    except (OSError, StopIteration):
+        pytest.skip("no /proc/cpuinfo to read the CPU's instruction sets from")
+
+
+def test_bf16_is_called_slow_exactly_where_the_cpu_has_no_bf16_units():
+    native = bool({"avx512_bf16", "amx_bf16"} & set(cpu_flags()))
+    reason = slow_16_bit("bf16", torch.device("cpu"))
+    assert (reason is None) == native
+    if reason is not None:
+        assert "has no AVX-512-BF16 or AMX, so bf16 is emulated" in reason
+    assert slow_16_bit("off", torch.device("cpu")) is None
+
+
+@pytest.mark.parametrize("native", [False, True], ids=["emulated", "native"])
+def test_amp_bf16_warns_once_where_it_would_be_slow_and_still_trains(tmp_path, monkeypatch, capsys, native):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    gan_mnist.main([*RUN, "--epochs", "1", "--amp", "bf16", "--out", str(tmp_path)])
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: --amp")]
+    if native:
+        assert warnings == []
+    else:
+        assert warnings == [f"warning: --amp bf16 will be slow: this CPU ({torch.backends.cpu.get_cpu_capability()}) "
+                            f"has no AVX-512-BF16 or AMX, so bf16 is emulated, many times slower than float32; "
+                            f"leave --amp off here"]
+    assert len(read_log(tmp_path)) == 1
