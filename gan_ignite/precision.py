@@ -40,7 +40,7 @@ def slow_16_bit(mode: str, device: torch.device | str) -> str | None:
 
     A CPU multiplies bfloat16 natively only with AVX-512-BF16 or AMX, float16 only with
     AMX-FP16; elsewhere each product converts to float32 and back. Measured for the
-    28x28 DCGAN's step: bf16 1.9x faster than float32 on a CPU with AVX-512-BF16, 22x
+    28x28 DCGAN's step: bf16 1.3-1.4x faster than float32 on a CPU with AVX-512-BF16, 22x
     slower on one with only AVX2. A CUDA GPU before Ampere emulates bfloat16 too; float16
     is native on every GPU torch supports.
     """
