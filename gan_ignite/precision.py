@@ -36,7 +36,7 @@ _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def slow_16_bit(mode: str, device: torch.device | str) -> str | None:
-    """Why ``mode``'s autocast runs slower than float32 on ``device``, or ``None`` where it has the units.
+    """Why ``mode``'s autocast is slower than float32 on ``device``, and what to do; ``None`` where it is native.
 
     A CPU multiplies bfloat16 natively only with AVX-512-BF16 or AMX, float16 only with
     AMX-FP16; elsewhere each product converts to float32 and back. Measured for the
@@ -49,7 +49,7 @@ def slow_16_bit(mode: str, device: torch.device | str) -> str | None:
         return None
     if device.type == "cuda":
         if mode == "bf16" and not torch.cuda.is_bf16_supported(including_emulation=False):
-            return "this GPU has no bfloat16 units (Ampere and newer have); --amp fp16 is native here"
+            return "this GPU has no bfloat16 units (Ampere and newer have); use --amp fp16, which it runs natively"
         return None
     if mode == "bf16" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()):
         return None
@@ -57,7 +57,7 @@ def slow_16_bit(mode: str, device: torch.device | str) -> str | None:
         return None
     units = "AVX-512-BF16 or AMX" if mode == "bf16" else "AMX-FP16"
     return (f"this CPU ({torch.backends.cpu.get_cpu_capability()}) has no {units}, so {mode} is emulated, "
-            f"many times slower than float32")
+            f"many times slower than float32; leave --amp off here")
 
 
 class MixedPrecision:

@@ -29,8 +29,8 @@ from gan_ignite.errors import UsageError
 from gan_ignite.extensions.snapshot import snapshot_trigger
 from gan_ignite.extensions.tensorboard import GAN_METRICS
 from gan_ignite.host_memory import keep_freed_memory
-from gan_ignite.precision import slow_16_bit
 from gan_ignite.losses import FeatureMatching, GANLoss, R1Penalty
+from gan_ignite.precision import slow_16_bit
 from gan_ignite.run_dir import DIS_OUTPUT_PLOT, LOSS_PLOT
 from gan_ignite.sampling import ResumableSampler, ignore_stop_signals
 from gan_ignite.trainer import PRIORITY_STOP, Trainer
@@ -370,7 +370,7 @@ def stop_trigger(config: ExperimentConfig) -> TriggerLike:
 
 
 def speed_switches(config: GANConfig, gen: nn.Module, dis: nn.Module) -> None:
-    """Apply ``--channels-last`` and ``--compile`` to the networks (already on the device).
+    """Apply ``--channels-last`` and ``--compile`` to the networks (already on the device), and vet ``--amp``.
 
     A platform that cannot compile gets one ``warning:`` line and an uncompiled run, and
     ``--amp`` on a device without units of its type one ``warning:`` line (it still runs
@@ -378,7 +378,7 @@ def speed_switches(config: GANConfig, gen: nn.Module, dis: nn.Module) -> None:
     """
     slow = slow_16_bit(config.amp, config.resolved_device())
     if slow is not None and is_main_process():
-        print(f"warning: --amp {config.amp} will be slow: {slow}; leave --amp off here", file=sys.stderr)
+        print(f"warning: --amp {config.amp} will be slow: {slow}", file=sys.stderr)
     if config.channels_last:
         to_channels_last(gen, dis)
     if config.compile:

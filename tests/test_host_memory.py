@@ -20,9 +20,8 @@ from gan_ignite.host_memory import keep_freed_memory
 from tests.conftest import PROJECT_ROOT
 
 # The experiment's 28x28 DCGAN on digits at batch 64 (as benchmarked), iterations 61-83: in the
-# third epoch, after two epoch ends (whose sample grids and checkpoints leave glibc's own
-# thresholds where every iteration faults; early in the first epoch it may not yet), and
-# before the third's. The median iteration: with memory kept most iterations fault no page
+# third epoch, after two epoch ends (the sample grids and checkpoints have been made once),
+# and before the third's. The median iteration: with memory kept most iterations fault no page
 # at all, but now and then one allocation of a new size faults a few hundred in.
 FAULTS_PER_ITERATION = """
 import resource, statistics, sys

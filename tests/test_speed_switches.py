@@ -216,3 +216,25 @@ def test_amp_bf16_warns_once_where_it_would_be_slow_and_still_trains(tmp_path, m
                             f"has no AVX-512-BF16 or AMX, so bf16 is emulated, many times slower than float32; "
                             f"leave --amp off here"]
     assert len(read_log(tmp_path)) == 1
+
+
+@pytest.mark.parametrize("amx_fp16", [False, True])
+def test_fp16_on_the_cpu_is_called_slow_unless_it_has_amx_fp16(monkeypatch, amx_fp16):
+    monkeypatch.setattr(torch.cpu, "_is_amx_fp16_supported", lambda: amx_fp16)
+    reason = slow_16_bit("fp16", "cpu")
+    assert (reason is None) == amx_fp16
+    if not amx_fp16:
+        assert "has no AMX-FP16, so fp16 is emulated" in reason and reason.endswith("leave --amp off here")
+
+
+@pytest.mark.parametrize("ampere", [False, True])
+def test_bf16_on_a_gpu_before_ampere_points_to_fp16(monkeypatch, ampere):
+    asked = []
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation: asked.append(including_emulation)
+                        or ampere)
+    reason = slow_16_bit("bf16", "cuda:0")
+    assert asked == [False]  # emulated bf16 counts as slow
+    assert (reason is None) == ampere
+    if not ampere:
+        assert reason.endswith("use --amp fp16, which it runs natively")
+    assert slow_16_bit("fp16", "cuda:0") is None
